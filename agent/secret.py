@@ -1,0 +1,54 @@
+"""Secret config values: read from "env:VAR" or "file:PATH", never echoed.
+
+An inline secret is accepted (a first install should not fail on it) but produces a
+warning, because the config file is usually world-readable. The value is held in a
+pydantic `SecretStr`, whose str() and repr() are masked, so it cannot leak through a
+log line, `status`, or the text of a validation error.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import SecretStr, ValidationInfo, WrapValidator
+
+
+def resolve_secret(value: Any, warn: Any = None, where: str = "") -> SecretStr:
+    """Turn "env:VAR", "file:PATH" or an inline string into a `SecretStr`.
+
+    Raises ValueError naming the variable or file (never the value) when it cannot
+    be read. `warn` (a list) collects the inline-secret warning.
+    """
+    if isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('expected a string: "env:VAR", "file:PATH" or the value itself')
+    if value.startswith("env:"):
+        var = value[4:]
+        if var not in os.environ:
+            raise ValueError(f"environment variable {var} is not set")
+        return SecretStr(os.environ[var])
+    if value.startswith("file:"):
+        return SecretStr(read_secret_file(value[5:]))
+    if isinstance(warn, list):
+        warn.append(f"{where}an inline secret is readable by anyone who can read the config; "
+                    'write "env:VAR" or "file:PATH" instead')
+    return SecretStr(value)
+
+
+def read_secret_file(path: str) -> str:
+    """The first line of a secret file, without its newline (how key files are written)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    return text.splitlines()[0] if text else ""
+
+
+def _validate(value: Any, handler: Any, info: ValidationInfo) -> SecretStr:
+    warnings = (info.context or {}).get("warnings") if info.context else None
+    return resolve_secret(value, warnings, f"{info.field_name}: " if info.field_name else "")
+
+
+Secret = Annotated[SecretStr, WrapValidator(_validate)]

@@ -1,0 +1,113 @@
+"""What every sink shares: the batch it is given, the outcomes it may answer, its base config.
+
+A sink turns a batch of records into its wire format and classifies the endpoint's
+answer; it never sleeps, retries or writes dead letters itself. That is the drain's
+job, so backoff and acknowledgement behave the same for every endpoint (Vector's
+`RetryAction`, DESIGN.md "Drain").
+
+Outcomes (what the drain does with them):
+
+    Delivered            ack every record of the batch
+    Retry(reason, after) keep the batch; back off (at least `after` seconds if given)
+    Reject(reason, ids)  these ids are refused for good -> dead letters; ids=None means
+                         "something in this batch": the drain bisects to find it
+    Misconfigured(reason) the endpoint will refuse everything until a person acts
+                         (bad credentials, wrong URL): stop this sink loudly
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Optional, Protocol, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.envelope import record_id
+from agent.units import ByteSize, Duration
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records to deliver, in spool order: each an encoded envelope line (JSON + newline)."""
+
+    records: Sequence[bytes]
+    _ids: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def ids(self) -> list[str]:
+        """The record ids, in order (decoded lazily: only bisection and dead letters need them)."""
+        if not self._ids:
+            self._ids.extend(record_id(r) for r in self.records)
+        return self._ids
+
+    def key(self) -> str:
+        """A deterministic idempotency key: the same records always give the same key."""
+        ids = self.ids()
+        h = hashlib.blake2b(digest_size=16)
+        h.update(f"{len(ids)}\0{ids[0]}\0{ids[-1]}".encode() if ids else b"empty")
+        return h.hexdigest()
+
+    def ndjson(self) -> bytes:
+        """The records as an NDJSON body, exactly as spooled."""
+        return b"".join(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    after: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: str
+    record_ids: Optional[frozenset[str]] = None
+
+
+@dataclass(frozen=True)
+class Misconfigured:
+    reason: str
+
+
+Outcome = Union[Delivered, Retry, Reject, Misconfigured]
+
+
+class RetryPolicy(BaseModel):
+    """How the drain backs off: full jitter between 0 and min(max, initial·2^attempt).
+
+    Example: `retry = { initial = "1s", max = "5m" }`; `max_retries` absent = forever.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    initial: Duration = Field(1.0, description="first backoff step, e.g. \"1s\"")
+    max: Duration = Field(300.0, description="longest wait between two attempts, e.g. \"5m\"")
+    max_retries: Optional[int] = Field(
+        None, ge=0, description="give up after this many retries and dead-letter the batch; absent = retry forever")
+
+
+class SinkConfig(BaseModel):
+    """Keys every `[[sinks]]` table has; each sink's `Config` adds its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="the name sources route to")
+    type: str
+    batch_records: int = Field(1000, ge=1, description="most records in one request")
+    batch_bytes: ByteSize = Field(1 << 20, ge=1, description="most bytes of records in one request, e.g. \"1MiB\"")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+
+
+class Sink(Protocol):
+    """One endpoint. `encode` is pure; `send` does the I/O and maps every failure to an Outcome."""
+
+    def encode(self, batch: Batch) -> object: ...
+
+    def send(self, payload: object) -> Outcome: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,26 @@
+"""Pure parsers, one module per log format, and the registry that names them.
+
+Registering a format here enrols it in the shared fuzz and samples tests. The
+registry is literal imports plus a dict: PyInstaller cannot see computed imports.
+"""
+from __future__ import annotations
+
+from . import json as _json
+from . import lines as _lines
+from .record import ENVELOPE_KEYS, ParseError, Parsed, Parser
+
+FORMATS: dict[str, Parser] = {
+    _lines.NAME: _lines.parse,
+    _json.NAME: _json.parse,
+}
+
+
+def parser_for(name: str) -> Parser:
+    """The parser registered under `name`; KeyError lists the known names."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
+
+
+__all__ = ["ENVELOPE_KEYS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]
