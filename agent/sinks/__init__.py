@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+from . import file, http, stdout
 from .base import (Batch, Delivered, Misconfigured, Outcome, Reject, Retry, RetryPolicy, Sink,
                    SinkConfig)
 
@@ -18,7 +19,11 @@ class SinkKind(NamedTuple):
     open: Callable[[SinkConfig], Sink]
 
 
-SINKS: dict[str, SinkKind] = {}
+SINKS: dict[str, SinkKind] = {
+    "file": SinkKind(file.Config, file.open),
+    "stdout": SinkKind(stdout.Config, stdout.open),
+    "http": SinkKind(http.Config, http.open),
+}
 
 __all__ = ["SINKS", "Batch", "Delivered", "Misconfigured", "Outcome", "Reject", "Retry",
            "RetryPolicy", "Sink", "SinkConfig", "SinkKind"]
