@@ -41,9 +41,11 @@ class Batch:
 
     def key(self) -> str:
         """A deterministic idempotency key: the same records always give the same key."""
-        ids = self.ids()
         h = hashlib.blake2b(digest_size=16)
-        h.update(f"{len(ids)}\0{ids[0]}\0{ids[-1]}".encode() if ids else b"empty")
+        if self.records:  # first, last and count identify a batch: the spool never reorders records
+            h.update(f"{len(self.records)}\0{record_id(self.records[0])}\0{record_id(self.records[-1])}".encode())
+        else:
+            h.update(b"empty")
         return h.hexdigest()
 
     def ndjson(self) -> bytes:
@@ -100,7 +102,7 @@ class SinkConfig(BaseModel):
     type: str
     batch_records: int = Field(1000, ge=1, description="most records in one request")
     batch_bytes: ByteSize = Field(1 << 20, ge=1, description="most bytes of records in one request, e.g. \"1MiB\"")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy())
 
 
 class Sink(Protocol):

@@ -1,0 +1,139 @@
+"""One-shot delivery of static files (old logs, a migration from the import scripts).
+
+The files go through the same reader and spool as `run`, so their records carry the
+ids `run` would give them (the source name is taken from the configured source whose
+paths match, which is what makes the ids equal) and a sink that deduplicates by id
+absorbs any overlap with what the daemon already sent.
+
+With `dont_write`, a private temporary spool is used and thrown away: the live spool
+and its checkpoints are not touched. Otherwise the live spool is used: its
+checkpoints advance (the daemon will not read those bytes again), and if a daemon is
+running it delivers the chunks while backfill waits for them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, TextIO
+
+from agent.config import Config
+from agent.drain import Drain
+from agent.pipeline import encoder_for, open_sink, source_matches
+from agent.sources import file as file_source
+from spool import InstanceLock, Spool
+
+log = logging.getLogger("logspool.backfill")
+
+
+@dataclass
+class BackfillResult:
+    records: int = 0
+    bytes: int = 0
+    parse_errors: int = 0
+
+
+def source_config_for(config: Config, path: str, fmt: str, sink: str, source_name: Optional[str]) -> file_source.Config:
+    """The file source config to read `path` with: the configured source that covers it, if any."""
+    name = source_name
+    if name is None:
+        for src in config.sources:
+            if isinstance(src, file_source.Config) and source_matches(src, path):
+                name = src.name
+                break
+    return file_source.Config(name=name or "backfill", type="file", paths=[os.path.abspath(path)], format=fmt,
+                              sinks=[sink], read_from="beginning", rotate_wait=0.0)
+
+
+class Progress:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.stream, self.start = max(total, 1), stream, time.time()
+        self.enabled = stream.isatty()
+        self._last = 0.0
+
+    def update(self, done: int, records: int, force: bool = False) -> None:
+        now = time.time()
+        if not self.enabled or (not force and now - self._last < 0.2):
+            return
+        self._last = now
+        rate = records / max(now - self.start, 1e-6)
+        pct = 100.0 * done / self.total
+        bar = "#" * int(pct / 5)
+        self.stream.write(f"\r[{bar:<20}] {pct:5.1f}%  {records:,} records  {rate:,.0f}/s ")
+        self.stream.flush()
+        if force:
+            self.stream.write("\n")
+
+
+def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_write: bool = False,
+             source_name: Optional[str] = None, progress: Optional[Progress] = None,
+             should_stop: Callable[[], bool] = lambda: False) -> BackfillResult:
+    """Read `files` to their end, deliver to `sink`, return when all is acknowledged."""
+    sink_config = config.sink(sink)
+    tmp: Optional[tempfile.TemporaryDirectory[str]] = None
+    if dont_write:
+        tmp = tempfile.TemporaryDirectory(prefix="logspool-backfill-")
+        spool_path = Path(tmp.name) / "spool.db"
+    else:
+        spool_path = config.agent.spool
+    lock = InstanceLock(spool_path)
+    daemon_running = lock.held_by_other()
+    if not daemon_running:
+        lock.acquire()
+    result = BackfillResult()
+    total = sum(os.path.getsize(f) for f in files)
+    progress = progress or Progress(total)
+    spool = Spool(spool_path, check=not daemon_running)
+    stop = threading.Event()
+    drain_thread = None
+    if not daemon_running:
+        drain = Drain(sink_config, open_sink(sink_config), Spool(spool_path), stop)
+        drain_thread = threading.Thread(target=drain.run, name="backfill-drain", daemon=True)
+        drain_thread.start()
+    try:
+        done_bytes = 0
+        for path in files:
+            src_cfg = source_config_for(config, path, fmt, sink, source_name)
+            live = any(isinstance(s, file_source.Config) and source_matches(s, path) for s in config.sources)
+            reader = file_source.FileSource(src_cfg, spool, encoder_for(config, src_cfg))
+            while not should_stop():
+                step = reader.step()
+                result.records += step.records
+                result.parse_errors += step.errors
+                done_bytes += step.bytes
+                progress.update(done_bytes, result.records)
+                if step.bytes == 0 and reader.drained():
+                    break
+            if dont_write or not live:
+                for t in list(reader.tracked.values()):
+                    if t.fd is not None:
+                        reader._flush_partial(t, step)  # a static file's last line needs no newline
+                        result.records += 0
+            reader.close()
+        result.bytes = done_bytes
+        last = spool.query("SELECT coalesce(max(id), 0) FROM chunks")[0][0]
+        while not should_stop():
+            left = spool.query("SELECT count(*) FROM deliveries WHERE sink=? AND chunk_id<=?", (sink, last))[0][0]
+            if left == 0:
+                break
+            if drain_thread is not None and not drain_thread.is_alive():
+                raise RuntimeError(f"sink {sink} stopped: {drain.stopped_reason}")
+            time.sleep(0.05)
+        progress.update(total, result.records, force=True)
+        return result
+    finally:
+        stop.set()
+        if drain_thread is not None:
+            drain_thread.join(10)
+            drain.sink.close()
+        spool.close()
+        lock.release()
+        if tmp is not None:
+            tmp.cleanup()

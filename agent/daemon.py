@@ -1,0 +1,167 @@
+"""`logspool run`: tail, spool and drain until told to stop; reload on SIGHUP.
+
+Signals only set flags; the loop acts on them between transactions, so SIGTERM never
+interrupts a commit and the exit is clean (code 0). Reading pauses, visibly in
+`status`, when the spool reaches `spool_max_bytes` or its filesystem is full: the log
+files are the buffer and nothing is dropped.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Optional
+
+from agent import config as config_mod
+from agent import logs
+from agent.config import Config, ConfigError
+from agent.pipeline import Drains, file_sources
+from agent.sources.file import FileSource
+from agent.units import format_size
+from spool import InstanceLock, Spool, SpoolBusy, SpoolError, SpoolFull, checkpoints, chunks
+
+log = logging.getLogger("logspool.daemon")
+
+PRUNE_EVERY = 600.0
+BLOCKS_PER_TURN = 16     # per file per turn, so one busy file cannot starve the others
+
+
+class Daemon:
+    def __init__(self, config_path: Path, config: Config) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.paused_reason: Optional[str] = None
+        self._last_prune = 0.0
+
+    def _on_signal(self, signum: int, frame: Optional[FrameType]) -> None:
+        if signum == signal.SIGHUP:
+            self.reload.set()
+        else:
+            self.stop.set()
+
+    def run(self, once: bool = False) -> int:
+        """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
+        lock = InstanceLock(self.config.agent.spool)
+        lock.acquire()  # SpoolLocked goes to the CLI, which says who holds it
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        spool = Spool(self.config.agent.spool, check=True)
+        try:
+            while True:
+                outcome = self._serve(spool, once)
+                if outcome != "reload":
+                    return 0
+                self._reload()
+        finally:
+            spool.close()
+            lock.release()
+
+    def _reload(self) -> None:
+        self.reload.clear()
+        try:
+            new = config_mod.load(self.config_path)
+        except ConfigError as exc:
+            log.error("Config reload failed; keeping the running config.", extra={"error": str(exc)})
+            return
+        if new.agent.spool != self.config.agent.spool:
+            log.error("Config reload cannot move the spool; restart the agent for that.",
+                      extra={"spool": str(self.config.agent.spool)})
+            return
+        self.config = new
+        logs.setup(new.agent.log_level)
+        log.info("Config reloaded.", extra={"config": str(self.config_path)})
+
+    def _serve(self, spool: Spool, once: bool) -> str:
+        sources = file_sources(self.config, spool)
+        drains = Drains(self.config, self.config.agent.spool)
+        drains.start()
+        for drain in drains.drains:
+            drain._publish_state(None)
+        log.info("Started.", extra={"spool": str(self.config.agent.spool), "sources": len(sources),
+                                    "sinks": len(drains.drains)})
+        try:
+            while not self.stop.is_set():
+                if self.reload.is_set():
+                    return "reload"
+                moved = self._turn(spool, sources)
+                if moved:
+                    drains.notify()
+                    continue
+                if once and all(s.drained() for s in sources) and self._delivered(spool, drains):
+                    return "done"
+                self._prune(spool)
+                self.stop.wait(self.config.agent.poll_interval)
+            return "stop"
+        finally:
+            for source in sources:
+                source.close()
+            drains.shutdown()
+            log.info("Stopped.", extra={"spool": str(self.config.agent.spool)})
+
+    def _turn(self, spool: Spool, sources: list[FileSource]) -> bool:
+        """Give every source one step; True when anything was committed."""
+        moved = False
+        for source in sources:
+            if self.stop.is_set() or self.reload.is_set():
+                break
+            try:
+                result = source.step(BLOCKS_PER_TURN, paused=lambda: self._spool_full(spool))
+            except SpoolFull as exc:
+                self._pause(spool, str(exc))
+                continue
+            except SpoolBusy as exc:
+                log.warning("Spool busy; will retry.", extra={"source": source.name, "error": str(exc)})
+                continue
+            except OSError as exc:
+                log.warning("Read error; will retry.", extra={"source": source.name, "error": str(exc)})
+                continue
+            moved = moved or result.bytes > 0
+        return moved
+
+    def _spool_full(self, spool: Spool) -> bool:
+        if self.stop.is_set():
+            return True
+        used = spool.used_bytes()
+        cap = self.config.agent.spool_max_bytes
+        if used >= cap:
+            self._pause(spool, f"spool holds {format_size(used)}, at its cap of {format_size(cap)} "
+                               "(spool_max_bytes); reading resumes as sinks deliver")
+            return True
+        if self.paused_reason is not None:
+            self._pause(spool, None)
+        return False
+
+    def _pause(self, spool: Spool, reason: Optional[str]) -> None:
+        if reason == self.paused_reason:
+            return
+        self.paused_reason = reason
+        if reason:
+            log.warning("Reading paused.", extra={"reason": reason})
+        else:
+            log.info("Reading resumed.")
+        try:
+            spool.set_state("paused", reason)
+        except SpoolError:
+            pass
+
+    def _delivered(self, spool: Spool, drains: Drains) -> bool:
+        live = [d for d in drains.drains if d.stopped_reason is None]
+        return all(chunks.backlog(spool.db, d.name).records == 0 for d in live)
+
+    def _prune(self, spool: Spool) -> None:
+        now = time.time()
+        if now - self._last_prune < PRUNE_EVERY:
+            return
+        self._last_prune = now
+        try:
+            with spool.transaction() as db:
+                removed = checkpoints.prune(db, now - self.config.agent.checkpoint_ttl)
+            if removed:
+                log.info("Forgot checkpoints of files gone for a while.", extra={"rows": removed})
+        except SpoolError as exc:
+            log.warning("Checkpoint pruning failed; will retry.", extra={"error": str(exc)})

@@ -1,0 +1,38 @@
+"""Log lines as operators grep them: `time level message key=value ...`, on stderr.
+
+Context goes in `extra={...}` and is printed as key=value after the message (Vector's
+style: a capitalised sentence, the error under `error`). Nothing here ever sees a
+secret: configs hold them as SecretStr, which prints as asterisks.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+_STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        parts = [f"{stamp}.{int(record.msecs):03d}Z", record.levelname.lower(), record.getMessage()]
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                text = str(value)
+                parts.append(f"{key}={text!r}" if (" " in text or not text) else f"{key}={text}")
+        if record.exc_info:
+            parts.append("\n" + self.formatException(record.exc_info))
+        return " ".join(parts)
+
+
+def setup(level: str = "info") -> None:
+    """Send logspool's logs to stderr at `level` (idempotent, so a reload can call it again)."""
+    root = logging.getLogger("logspool")
+    root.setLevel(level.upper())
+    if not any(getattr(h, "_logspool", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(KeyValueFormatter())
+        handler._logspool = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.propagate = False

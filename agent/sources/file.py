@@ -1,0 +1,437 @@
+"""The `file` source: poll-based tailing of glob patterns, committed to the spool with its checkpoint.
+
+Polling, not inotify, because head nodes keep logs on NFS, GPFS and Lustre, where
+inotify sees nothing. One `poll()` is one step: find files, read what is new, commit
+records and the new offset in one transaction per block. Tests drive `poll()`
+directly; nothing here sleeps.
+
+Rotation cases and what happens:
+  rename (create, lsb.events -> .1)  same inode at a new path: carry on from the offset
+  copytruncate / truncation           size < offset: the generation is retired, read from 0;
+                                      the copy is recognised by fingerprint + marker and
+                                      carries on from the old offset
+  inode reuse                         fingerprint or marker differs: read from 0
+  rotated while down                  found again by inode among the glob's matches
+  file left the glob (moved, deleted) read to its end through the open handle; after
+                                      `rotate_wait` without growth, its partial last line
+                                      (if any) is emitted and the handle closed
+"""
+from __future__ import annotations
+
+import fnmatch
+import glob
+import logging
+import os
+import stat as stat_mod
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal, Optional
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from agent.envelope import EnvelopeEncoder, file_record_id
+from agent.sources.base import SourceConfig
+from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker
+from agent.sources.line_block import encode_block, skip_to_newline
+from agent.units import ByteSize, Duration
+from parsers import Parser, parser_for
+from spool import Spool, checkpoints, chunks, dead_letters
+from spool.checkpoints import Checkpoint
+
+log = logging.getLogger("logspool.source.file")
+
+READ_BLOCK = 4 << 20          # bytes read per file per step: bounds memory and lock time
+
+
+class Config(SourceConfig):
+    """A `[[sources]]` table with `type = "file"`.
+
+    Example:
+        [[sources]]
+        name = "transfers"
+        type = "file"
+        paths = ["/var/log/gridftp-transfer.log*"]
+        format = "lines"
+        sinks = ["archive"]
+    """
+
+    type: Literal["file"]
+    paths: list[str] = Field(min_length=1, description="glob patterns; include the rotated names (\"app.log*\")")
+    exclude: list[str] = Field(["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"],
+                               description="name patterns never read (compressed generations)")
+    max_line_bytes: ByteSize = Field(1 << 20, ge=FINGERPRINT_BYTES,
+                                     description="longer lines go to dead_letters, e.g. \"1MiB\"")
+    read_from: Literal["beginning", "end"] = Field(
+        "beginning", description="where to start in files found on the very first start (no checkpoints yet)")
+    rotate_wait: Duration = Field(300.0, description="keep a file that left the glob open this long after its "
+                                                     "last growth, e.g. \"5m\"")
+
+    @field_validator("paths")
+    @classmethod
+    def _relative_to_config(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        base = (info.context or {}).get("base_dir") if info.context else None
+        out = []
+        for pattern in value:
+            if not pattern:
+                raise ValueError("expected non-empty glob patterns")
+            pattern = os.path.expanduser(pattern)
+            out.append(os.path.join(str(base), pattern) if base and not os.path.isabs(pattern) else pattern)
+        return out
+
+
+@dataclass
+class Tracked:
+    """A file this process follows: its checkpoint row and, while it may grow, an open handle."""
+
+    cp: Checkpoint
+    fd: Optional[int] = None
+    last_growth: float = 0.0
+    in_glob: bool = True
+
+
+@dataclass
+class StepResult:
+    records: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+
+class FileSource:
+    """Follows one configured file source into one spool connection."""
+
+    def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
+                 paths: Optional[list[str]] = None, clock: Callable[[], float] = time.time,
+                 write_checkpoints: bool = True) -> None:
+        self.config = config
+        self.name = config.name
+        self.spool = spool
+        self.encoder = encoder
+        self.parser: Parser = parser_for(config.format)
+        self.patterns = paths if paths is not None else config.paths
+        self.clock = clock
+        self.write_checkpoints = write_checkpoints
+        self.tracked: dict[int, Tracked] = {}   # checkpoint id -> Tracked
+        self._next_temp_id = -1                 # ids for rows never written (--dont-write)
+        self.first_start = not spool.query("SELECT 1 FROM checkpoints WHERE source=? LIMIT 1", (self.name,))
+
+    # ---- discovery -------------------------------------------------------------------
+    def _matches(self) -> list[str]:
+        found: set[str] = set()
+        for pattern in self.patterns:
+            for path in glob.glob(pattern):
+                base = os.path.basename(path)
+                if not any(fnmatch.fnmatch(base, ex) for ex in self.config.exclude):
+                    found.add(path)
+        return sorted(found)
+
+    def discover(self) -> None:
+        """Match the glob's files to tracked files and checkpoints; start new ones."""
+        seen: set[int] = set()
+        by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
+        for path in self._matches():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat_mod.S_ISREG(st.st_mode):
+                continue
+            t = by_inode.get((st.st_dev, st.st_ino))
+            if t is None:
+                t = self._adopt(path, st)
+                if t is None:
+                    continue
+                by_inode[(st.st_dev, st.st_ino)] = t
+            if t.cp.path != path:
+                log.info("File was renamed; following it.", extra={"source": self.name, "from": t.cp.path, "to": path})
+                t.cp.path = path
+            t.in_glob = True
+            seen.add(id(t))
+        for t in self.tracked.values():
+            if id(t) not in seen and t.in_glob:
+                t.in_glob = False
+                t.last_growth = self.clock()
+
+    def _open(self, path: str) -> Optional[int]:
+        try:
+            return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            log.warning("Cannot open file.", extra={"source": self.name, "path": path, "error": exc.strerror})
+            return None
+
+    def _adopt(self, path: str, st: os.stat_result) -> Optional[Tracked]:
+        """A file not followed yet: resume its checkpoint, adopt a copy's, or start it."""
+        fd = self._open(path)
+        if fd is None:
+            return None
+        fst = os.fstat(fd)
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):  # replaced between stat and open
+            os.close(fd)
+            return None
+        with self.spool.transaction() as db:
+            cp = self._identify(db, fd, path, fst)
+            if self.write_checkpoints:
+                checkpoints.save(db, cp)
+            else:
+                cp.id = self._next_temp_id
+                self._next_temp_id -= 1
+        assert cp.id is not None
+        t = Tracked(cp, fd, self.clock())
+        self.tracked[cp.id] = t
+        return t
+
+    def _identify(self, db: object, fd: int, path: str, st: os.stat_result) -> Checkpoint:
+        fp = fingerprint(fd)
+        for row in checkpoints.by_inode(db, self.name, st.st_dev, st.st_ino):  # type: ignore[arg-type]
+            if row.id in self.tracked:
+                continue
+            if self._verify(fd, row, st.st_size, fp):
+                row.path, row.state = path, "active"
+                return row
+            row.state = "gone"
+            if self.write_checkpoints:
+                checkpoints.save(db, row)  # type: ignore[arg-type]
+            log.info("Inode reused or file rewritten; reading it from the start.",
+                     extra={"source": self.name, "path": path})
+        if fp is not None:
+            for row in checkpoints.by_fingerprint(db, self.name, fp):  # type: ignore[arg-type]
+                if row.id in self.tracked and self.tracked[row.id].fd is not None and \
+                        (row.dev, row.ino) == (st.st_dev, st.st_ino):
+                    continue
+                if 0 < row.offset <= st.st_size and marker(fd, row.offset) == row.marker:
+                    log.info("File is a copy or move of one already read; carrying on from its offset.",
+                             extra={"source": self.name, "path": path, "from": row.path, "offset": row.offset})
+                    return Checkpoint(None, self.name, st.st_dev, st.st_ino, fp, path, row.offset, row.marker,
+                                      row.skip_line, "active")
+        offset = 0
+        if self.first_start and self.config.read_from == "end" and st.st_size:
+            offset = self._last_line_end(fd, st.st_size)
+        return Checkpoint(None, self.name, st.st_dev, st.st_ino, fp, path, offset,
+                          marker(fd, offset), False, "active")
+
+    @staticmethod
+    def _last_line_end(fd: int, size: int) -> int:
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 65536)
+            data = os.pread(fd, pos - start, start)
+            nl = data.rfind(b"\n")
+            if nl >= 0:
+                return start + nl + 1
+            pos = start
+        return 0
+
+    @staticmethod
+    def _verify(fd: int, row: Checkpoint, size: int, fp: Optional[str]) -> bool:
+        """Same content as the row describes? (size, first line, bytes before the offset)."""
+        if size < row.offset:
+            return False
+        if row.fingerprint is not None and fp != row.fingerprint:
+            return False
+        return row.offset == 0 or marker(fd, row.offset) == row.marker
+
+    # ---- reading ---------------------------------------------------------------------
+    def step(self, budget_blocks: int = 1 << 30, paused: Callable[[], bool] = lambda: False) -> StepResult:
+        """One poll: discover files, then read each until it has nothing new (or `paused()`)."""
+        result = StepResult()
+        self.discover()
+        for t in sorted(self.tracked.values(), key=lambda t: t.cp.id or 0):
+            blocks = 0
+            while blocks < budget_blocks and not paused():
+                if not self._read_block(t, result):
+                    break
+                blocks += 1
+            self._maybe_close(t, result)
+        for cid in [cid for cid, t in self.tracked.items() if t.cp.state == "gone"]:
+            del self.tracked[cid]
+        return result
+
+    def _reopen(self, t: Tracked) -> bool:
+        """A closed tracked file grew again: reopen it (by path, checking it is the same inode)."""
+        fd = self._open(t.cp.path)
+        if fd is None:
+            return False
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino):
+            os.close(fd)
+            return False
+        if not self._verify(fd, t.cp, st.st_size, fingerprint(fd)):
+            os.close(fd)
+            self._retire(t, "gone")
+            return False
+        t.fd = fd
+        return True
+
+    def _read_block(self, t: Tracked, result: StepResult) -> bool:
+        """Read, parse and commit one block of `t`; True when it consumed something."""
+        if t.fd is None:
+            if not t.in_glob:
+                return False
+            try:
+                st = os.stat(t.cp.path)
+            except OSError:
+                return False
+            if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino) or st.st_size == t.cp.offset:
+                return False
+            if not self._reopen(t):
+                return False
+        assert t.fd is not None
+        size = os.fstat(t.fd).st_size
+        if size < t.cp.offset:
+            log.warning("File shrank below the committed offset (truncated or copytruncate); reading it from the "
+                        "start.", extra={"source": self.name, "path": t.cp.path, "offset": t.cp.offset, "size": size})
+            self._restart_generation(t)
+            return True
+        if size == t.cp.offset:
+            return False
+        if t.cp.offset > 0 and t.cp.marker is not None and marker(t.fd, t.cp.offset) != t.cp.marker:
+            log.warning("File content changed before the committed offset (copytruncate while writes went on); "
+                        "reading it from the start.", extra={"source": self.name, "path": t.cp.path})
+            self._restart_generation(t)
+            return True
+        want = max(READ_BLOCK, self.config.max_line_bytes + 1)
+        data = os.pread(t.fd, want, t.cp.offset)
+        if not data:
+            return False
+        cp = t.cp
+        new_offset, skip_line, fp = cp.offset, cp.skip_line, cp.fingerprint
+        dead: list[tuple[Optional[str], bytes, str]] = []
+        block_chunks: list[tuple[bytes, int]] = []
+        if fp is None:
+            fp = fingerprint_of_head(os.pread(t.fd, FINGERPRINT_BYTES, 0))
+            if fp is None:
+                return False  # first line still incomplete: nothing can be emitted yet
+        start = 0
+        if skip_line:
+            drop = skip_to_newline(data)
+            if drop is None:
+                new_offset += len(data)
+                start = len(data)
+            else:
+                start, skip_line = drop, False
+        if start < len(data):
+            block = encode_block(data[start:], cp.offset + start,
+                                 fp, self.name, self.parser, self.encoder, self.config.max_line_bytes, cp.path)
+            if block.consumed == 0 and len(data) - start > self.config.max_line_bytes:
+                excerpt = data[start:start + self.config.max_line_bytes]
+                dead.append((file_record_id(self.name, fp, cp.offset + start, excerpt), excerpt,
+                             f"{cp.path}: byte {cp.offset + start}: line is longer than max_line_bytes "
+                             f"({self.config.max_line_bytes}); the rest of it is skipped"))
+                new_offset = cp.offset + len(data)
+                skip_line = True
+            else:
+                new_offset = cp.offset + start + block.consumed
+                block_chunks = block.chunks
+                dead.extend((rid, raw, reason) for rid, raw, reason in block.dead)
+                result.records += block.records
+                result.skipped += block.skipped
+                result.errors += block.parse_errors
+        if new_offset == cp.offset and skip_line == cp.skip_line and fp == cp.fingerprint:
+            return False
+        result.bytes += new_offset - cp.offset
+        self._commit(t, new_offset, skip_line, fp, block_chunks, dead)
+        t.last_growth = self.clock()
+        return True
+
+    def _commit(self, t: Tracked, new_offset: int, skip_line: bool, fp: str,
+                block_chunks: list[tuple[bytes, int]], dead: list[tuple[Optional[str], bytes, str]]) -> None:
+        """Records and the new offset in one transaction, unless someone else moved the offset first."""
+        assert t.fd is not None
+        cp = t.cp
+        new_marker = marker(t.fd, new_offset)
+        with self.spool.transaction() as db:
+            if self.write_checkpoints and cp.id is not None:
+                current = checkpoints.get(db, cp.id)
+                if current is None or current.offset != cp.offset or current.state != cp.state:
+                    # `prerotate` (or another reader) committed this file meanwhile: drop our
+                    # work and continue from what it committed; nothing is spooled twice.
+                    if current is not None:
+                        t.cp = current
+                    return
+            for payload, n in block_chunks:
+                chunks.enqueue(db, self.name, payload, n, self.config.sinks)
+            for rid, raw, reason in dead:
+                dead_letters.add(db, None, self.name, rid, raw, reason)
+            cp.offset, cp.skip_line, cp.fingerprint, cp.marker = new_offset, skip_line, fp, new_marker
+            if self.write_checkpoints:
+                checkpoints.save(db, cp)
+
+    def _restart_generation(self, t: Tracked) -> None:
+        """Truncation: retire the old generation's row (a copy may still adopt it), start at 0."""
+        assert t.fd is not None
+        old = t.cp
+        new = Checkpoint(None, self.name, old.dev, old.ino, fingerprint(t.fd), old.path, 0, None, False, "active")
+        with self.spool.transaction() as db:
+            if self.write_checkpoints:
+                current = checkpoints.get(db, old.id) if old.id is not None and old.id > 0 else None
+                if current is not None and current.state == "active":
+                    current.state = "truncated"
+                    checkpoints.save(db, current)
+                checkpoints.save(db, new)
+            else:
+                new.id = self._next_temp_id
+                self._next_temp_id -= 1
+        del self.tracked[old.id]  # type: ignore[arg-type]
+        assert new.id is not None
+        self.tracked[new.id] = Tracked(new, t.fd, self.clock(), t.in_glob)
+
+    def _retire(self, t: Tracked, state: str) -> None:
+        if t.fd is not None:
+            os.close(t.fd)
+            t.fd = None
+        t.cp.state = state
+        if self.write_checkpoints and t.cp.id is not None and t.cp.id > 0:
+            with self.spool.transaction() as db:
+                current = checkpoints.get(db, t.cp.id)
+                if current is not None and current.state in checkpoints.LIVE_STATES:
+                    current.state = state
+                    checkpoints.save(db, current)
+
+    def _maybe_close(self, t: Tracked, result: StepResult) -> None:
+        """Release handles of idle files; finish files that left the glob and stopped growing."""
+        if t.fd is None:
+            return
+        idle = self.clock() - t.last_growth
+        if t.in_glob:
+            if idle > self.config.rotate_wait and os.fstat(t.fd).st_size == t.cp.offset:
+                os.close(t.fd)  # reopened by path when it grows; keeps fds bounded with many files
+                t.fd = None
+            return
+        if idle < self.config.rotate_wait:
+            return
+        self._flush_partial(t, result)
+        log.info("Finished a file that left the glob.", extra={"source": self.name, "path": t.cp.path})
+        self._retire(t, "gone")
+
+    def _flush_partial(self, t: Tracked, result: StepResult) -> None:
+        """A file that will not grow again: its last line has no newline but is still a record."""
+        assert t.fd is not None
+        size = os.fstat(t.fd).st_size
+        if size <= t.cp.offset or t.cp.skip_line:
+            return
+        data = os.pread(t.fd, size - t.cp.offset, t.cp.offset)
+        fp = t.cp.fingerprint or fingerprint_of_head(os.pread(t.fd, FINGERPRINT_BYTES, 0)) or "0"
+        block = encode_block(data, t.cp.offset, fp, self.name, self.parser, self.encoder,
+                             self.config.max_line_bytes, t.cp.path, final=True)
+        result.records += block.records
+        self._commit(t, t.cp.offset + block.consumed, False, fp, block.chunks,
+                     [(rid, raw, reason) for rid, raw, reason in block.dead])
+
+    def drained(self) -> bool:
+        """Every tracked file read to its last complete line (for `--once`, `prerotate`, `backfill`)."""
+        for t in self.tracked.values():
+            if t.fd is None:
+                continue
+            size = os.fstat(t.fd).st_size
+            if size > t.cp.offset:
+                tail = os.pread(t.fd, size - t.cp.offset, t.cp.offset)
+                if b"\n" in tail:
+                    return False
+        return True
+
+    def close(self) -> None:
+        for t in self.tracked.values():
+            if t.fd is not None:
+                os.close(t.fd)
+                t.fd = None
+        self.tracked.clear()

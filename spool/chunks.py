@@ -1,0 +1,107 @@
+"""The chunk queue: batches of encoded records and, per sink, how far each was delivered.
+
+A chunk holds many NDJSON records in one row, so the hot path costs one INSERT per
+read, not per line. Each sink has its own `deliveries` row per chunk with the count
+of leading records already delivered, so a sink can take part of a chunk (a batch
+smaller than the chunk, or the good half of a bisected batch) and resume exactly
+there after a crash. A chunk is deleted when no sink still needs it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import apsw
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A chunk as the drain sees it: `done` leading records were delivered already."""
+
+    chunk_id: int
+    source: str
+    done: int
+    records: int
+    payload: bytes
+
+
+def enqueue(db: apsw.Connection, source: str, payload: bytes, records: int, sinks: Iterable[str],
+            now: Optional[float] = None) -> int:
+    """Add a chunk routed to `sinks`; call inside the transaction that saves its checkpoint."""
+    db.execute("INSERT INTO chunks(source, created, records, bytes, payload) VALUES (?,?,?,?,?)",
+               (source, now if now is not None else time.time(), records, len(payload), payload))
+    chunk_id = int(db.last_insert_rowid())
+    db.executemany("INSERT INTO deliveries(sink, chunk_id) VALUES (?,?)", [(s, chunk_id) for s in sinks])
+    return chunk_id
+
+
+def lease(db: apsw.Connection, sink: str, max_records: int, max_bytes: int, limit: int = 64) -> list[Leased]:
+    """The oldest undelivered chunks for `sink`, enough to fill one batch (order = chunk id)."""
+    out: list[Leased] = []
+    records = size = 0
+    for chunk_id, done, source, n, nbytes, payload in db.execute(
+            "SELECT d.chunk_id, d.done, c.source, c.records, c.bytes, c.payload FROM deliveries d "
+            "JOIN chunks c ON c.id = d.chunk_id WHERE d.sink=? ORDER BY d.chunk_id LIMIT ?", (sink, limit)):
+        out.append(Leased(chunk_id, source, done, n, payload))
+        records += n - done
+        size += nbytes * (n - done) // max(n, 1)
+        if records >= max_records or size >= max_bytes:
+            break
+    return out
+
+
+def ack(db: apsw.Connection, sink: str, progress: Iterable[tuple[int, int, int]]) -> None:
+    """Record delivery progress: (chunk_id, records now done, records in chunk)."""
+    finished = []
+    for chunk_id, done, total in progress:
+        if done >= total:
+            db.execute("DELETE FROM deliveries WHERE sink=? AND chunk_id=?", (sink, chunk_id))
+            finished.append(chunk_id)
+        else:
+            db.execute("UPDATE deliveries SET done=?, attempts=0, last_error=NULL, next_attempt=0 "
+                       "WHERE sink=? AND chunk_id=?", (done, sink, chunk_id))
+    for chunk_id in finished:
+        db.execute("DELETE FROM chunks WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE chunk_id=?)",
+                   (chunk_id, chunk_id))
+
+
+def record_failure(db: apsw.Connection, sink: str, chunk_id: int, attempts: int, next_attempt: float,
+                   error: str) -> None:
+    """Publish the head chunk's failure for `status` (the drain keeps the schedule itself)."""
+    db.execute("UPDATE deliveries SET attempts=?, next_attempt=?, last_error=? WHERE sink=? AND chunk_id=?",
+               (attempts, next_attempt, error[:500], sink, chunk_id))
+
+
+@dataclass(frozen=True)
+class Backlog:
+    records: int
+    bytes: int
+    oldest: Optional[float]
+    attempts: int
+    last_error: Optional[str]
+    next_attempt: Optional[float]
+
+
+def backlog(db: apsw.Connection, sink: str) -> Backlog:
+    """Undelivered records and bytes for `sink`, and the head chunk's retry state."""
+    row = db.execute(
+        "SELECT coalesce(sum(c.records - d.done), 0), coalesce(sum(c.bytes * (c.records - d.done) / "
+        "max(c.records, 1)), 0), min(c.created) FROM deliveries d JOIN chunks c ON c.id = d.chunk_id "
+        "WHERE d.sink=?", (sink,)).fetchone()
+    head = db.execute("SELECT attempts, last_error, next_attempt FROM deliveries WHERE sink=? "
+                      "ORDER BY chunk_id LIMIT 1", (sink,)).fetchone()
+    attempts, last_error, next_attempt = head if head else (0, None, None)
+    return Backlog(int(row[0]), int(row[1]), row[2], int(attempts), last_error,
+                   next_attempt if next_attempt else None)
+
+
+def pending(db: apsw.Connection, chunk_ids: Iterable[int]) -> int:
+    """How many of these chunks still await some sink (backfill waits for 0)."""
+    ids = list(chunk_ids)
+    count = 0
+    for start in range(0, len(ids), 500):  # stay far below SQLite's variable limit
+        part = ids[start:start + 500]
+        count += int(db.execute(f"SELECT count(DISTINCT chunk_id) FROM deliveries WHERE chunk_id IN "
+                                f"({','.join('?' * len(part))})", part).fetchone()[0])
+    return count

@@ -1,0 +1,59 @@
+"""Dead letters: records an endpoint refused for good, or that could not be read, with why.
+
+They are kept, not dropped, so an operator can list, export and replay them after
+fixing the cause (`logspool dead-letters`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+import apsw
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    sink: Optional[str]
+    source: Optional[str]
+    record_id: Optional[str]
+    record: bytes
+    reason: str
+    time: float
+
+
+def add(db: apsw.Connection, sink: Optional[str], source: Optional[str], record_id: Optional[str],
+        record: bytes, reason: str, now: Optional[float] = None) -> None:
+    db.execute("INSERT INTO dead_letters(sink, source, record_id, record, reason, time) VALUES (?,?,?,?,?,?)",
+               (sink, source, record_id, record, reason[:2000], now if now is not None else time.time()))
+
+
+def _where(sink: Optional[str], ids: Optional[Iterable[int]]) -> tuple[str, list[Any]]:
+    clauses, params = [], []  # type: list[str], list[Any]
+    if sink is not None:
+        clauses.append("sink = ?")
+        params.append(sink)
+    if ids:
+        id_list = list(ids)
+        clauses.append(f"id IN ({','.join('?' * len(id_list))})")
+        params.extend(id_list)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def select(db: apsw.Connection, sink: Optional[str] = None, ids: Optional[Iterable[int]] = None) -> list[DeadLetter]:
+    where, params = _where(sink, ids)
+    return [DeadLetter(*row) for row in db.execute(
+        f"SELECT id, sink, source, record_id, record, reason, time FROM dead_letters{where} ORDER BY id", params)]
+
+
+def delete(db: apsw.Connection, letter_ids: Iterable[int]) -> int:
+    ids = list(letter_ids)
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(part))})", part)
+    return len(ids)
+
+
+def count(db: apsw.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
