@@ -120,6 +120,10 @@ class Daemon:
             except OSError as exc:
                 log.warning("Read error; will retry.", extra={"source": source.name, "error": str(exc)})
                 continue
+            except Exception:  # a bug must not stop the other sources or the drains
+                log.exception("Unexpected error while reading; will retry.", extra={"source": source.name})
+                self.stop.wait(1.0)
+                continue
             moved = moved or result.bytes > 0
         return moved
 

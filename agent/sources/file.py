@@ -373,7 +373,8 @@ class FileSource:
                 self._next_temp_id -= 1
         del self.tracked[old.id]  # type: ignore[arg-type]
         assert new.id is not None
-        self.tracked[new.id] = Tracked(new, t.fd, self.clock(), t.in_glob)
+        t.cp, t.last_growth = new, self.clock()   # same handle, same inode: a new generation
+        self.tracked[new.id] = t
 
     def _retire(self, t: Tracked, state: str) -> None:
         if t.fd is not None:
