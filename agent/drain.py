@@ -82,55 +82,61 @@ class Drain:
         leased = chunks.lease(self.spool.db, self.name, cfg.batch_records, cfg.batch_bytes)
         if not leased:
             return False
-        records: list[bytes] = []
+        parts: list[bytes] = []
         segments: list[tuple[int, int, int, int, str]] = []  # chunk, done before, taken, total, source
-        size = 0
+        count = size = 0
         for chunk in leased:
-            lines = self._cache.get(chunk.chunk_id)
-            if lines is None:
-                lines = split_lines(chunk.payload)
-                self._cache[chunk.chunk_id] = lines
-            take = lines[chunk.done:chunk.done + cfg.batch_records - len(records)]
-            taken = 0
-            for line in take:
-                if records and size + len(line) > cfg.batch_bytes:
-                    break
-                records.append(line)
-                size += len(line)
-                taken += 1
-            segments.append((chunk.chunk_id, chunk.done, taken, chunk.records, chunk.source))
-            if len(records) >= cfg.batch_records or taken < len(take):
+            left = chunk.records - chunk.done
+            per_record = max(1, len(chunk.payload) // max(chunk.records, 1))
+            room = cfg.batch_records - count
+            if count:  # the byte cap is soft for the first chunk: at least one record goes
+                room = min(room, (cfg.batch_bytes - size) // per_record)
+            take = min(left, max(room, 0 if count else 1))
+            if take <= 0 or (count and take < left):
+                break  # never split a chunk to top up a batch: a whole chunk is sent without a split
+            if chunk.done == 0 and take == chunk.records:
+                parts.append(chunk.payload)  # a whole chunk: sent as spooled, never split
+            else:
+                lines = self._cache.get(chunk.chunk_id)
+                if lines is None:
+                    lines = split_lines(chunk.payload)
+                    self._cache = {chunk.chunk_id: lines}
+                parts.append(b"".join(lines[chunk.done:chunk.done + take]))
+            segments.append((chunk.chunk_id, chunk.done, take, chunk.records, chunk.source))
+            count += take
+            size += take * per_record
+            if count >= cfg.batch_records or size >= cfg.batch_bytes:
                 break
-        if not records:
+        if not count:
             return False
-        self._deliver(records, list(range(len(records))), segments, [])
-        self.delivered += len(records)
-        live = {s[0] for s in segments}
-        for cid in [c for c in self._cache if c not in live]:
-            del self._cache[cid]
+        self._deliver(Batch(parts=parts, count=count), None, segments, [])
+        self.delivered += count
         return True
 
     # ---- one batch, with bisection ---------------------------------------------------
-    def _deliver(self, records: list[bytes], idx: list[int], segments: list[tuple[int, int, int, int, str]],
+    def _deliver(self, whole: Batch, idx: Optional[list[int]], segments: list[tuple[int, int, int, int, str]],
                  dead: list[tuple[int, str]]) -> None:
-        """Deliver records[idx] (indices in order); on return every index ≤ idx[-1] is handled.
+        """Deliver `whole.records[i] for i in idx` (all of `whole` when idx is None).
 
+        On return every record up to the last index is handled: delivered or in `dead`.
         `dead` collects refused records; they are written in the same transaction as the
         ack that covers them, so a crash never leaves one both dead-lettered and pending.
         """
+        batch = whole if idx is None else Batch([whole.records[i] for i in idx])
+        index = list(range(len(whole))) if idx is None else idx
         attempt = 0
         while True:
-            outcome = self.sink.send(self.sink.encode(Batch([records[i] for i in idx])))
+            outcome = self.sink.send(self.sink.encode(batch))
             if isinstance(outcome, Delivered):
-                self._ack(segments, idx[-1] + 1, dead, records)
+                self._ack(segments, index[-1] + 1, dead, whole)
                 return
             if isinstance(outcome, Misconfigured):
                 raise SinkStopped(outcome.reason)
             if isinstance(outcome, Retry):
                 max_retries = self.config.retry.max_retries
                 if max_retries is not None and attempt >= max_retries:
-                    dead.extend((i, f"gave up after {attempt} retries: {outcome.reason}") for i in idx)
-                    self._ack(segments, idx[-1] + 1, dead, records)
+                    dead.extend((i, f"gave up after {attempt} retries: {outcome.reason}") for i in index)
+                    self._ack(segments, index[-1] + 1, dead, whole)
                     return
                 wait = self.backoff.delay(attempt, outcome.after)
                 attempt += 1
@@ -140,26 +146,26 @@ class Drain:
                 continue
             assert isinstance(outcome, Reject)
             if outcome.record_ids is not None:
-                bad = {i for i in idx if record_id(records[i]) in outcome.record_ids}
+                bad = {i for i in index if record_id(whole.records[i]) in outcome.record_ids}
                 if bad:
                     dead.extend((i, outcome.reason) for i in sorted(bad))
-                    rest = [i for i in idx if i not in bad]
+                    rest = [i for i in index if i not in bad]
                     if rest:
-                        self._deliver(records, rest, segments, dead)
+                        self._deliver(whole, rest, segments, dead)
                     else:
-                        self._ack(segments, idx[-1] + 1, dead, records)
+                        self._ack(segments, index[-1] + 1, dead, whole)
                     return
-            if len(idx) == 1:
-                dead.append((idx[0], outcome.reason))
-                self._ack(segments, idx[0] + 1, dead, records)
+            if len(index) == 1:
+                dead.append((index[0], outcome.reason))
+                self._ack(segments, index[0] + 1, dead, whole)
                 return
-            mid = len(idx) // 2
-            self._deliver(records, idx[:mid], segments, dead)
-            self._deliver(records, idx[mid:], segments, dead)
+            mid = len(index) // 2
+            self._deliver(whole, index[:mid], segments, dead)
+            self._deliver(whole, index[mid:], segments, dead)
             return
 
     def _ack(self, segments: list[tuple[int, int, int, int, str]], upto: int, dead: list[tuple[int, str]],
-             records: list[bytes]) -> None:
+             whole: Batch) -> None:
         """Mark records [0, upto) of the batch handled; dead-letter `dead` in the same transaction."""
         progress = []
         start = 0
@@ -171,7 +177,7 @@ class Drain:
         sources = self._sources(segments)
         with self.spool.transaction() as db:
             for index, reason in dead:
-                line = records[index]
+                line = whole.records[index]
                 dead_letters.add(db, self.name, sources(index), record_id(line), line, reason)
             if progress:
                 chunks.ack(db, self.name, progress)

@@ -47,6 +47,16 @@ class EnvelopeEncoder:
             self._head, _dumps(record_id), self._mid, _dumps(parsed.time),
             self._tail, _dumps(parsed.type), _dumps(parsed.data))
 
+    def text_template(self, id_prefix: str, type: str, field: str) -> tuple[bytes, bytes, bytes]:
+        """Constant pieces of a TEXT_RECORDS envelope, to be joined per record as
+        head + b"<offset>:<crc>" + middle + <the JSON string> + end.
+
+        The id needs no escaping: source names are `[A-Za-z0-9_.-]`, fingerprints hex.
+        """
+        head = b'{"id":"' + id_prefix.encode()
+        middle = b'"' + self._mid + b"null" + self._tail + _dumps(type) + b',"data":{' + _dumps(field) + b":"
+        return head, middle, b"}}\n"
+
 
 def record_id(line: bytes) -> str:
     """The id of an encoded envelope line, read without decoding the record.

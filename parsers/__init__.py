@@ -14,6 +14,13 @@ FORMATS: dict[str, Parser] = {
     _json.NAME: _json.parse,
 }
 
+#: Formats whose every record is `{field: the raw line as text}` with a fixed type and
+#: no time (name -> (type, field)). The agent builds those envelopes without a dict per
+#: record, the hot path of raw-line shipping; a test holds the result equal to parse().
+TEXT_RECORDS: dict[str, tuple[str, str]] = {
+    _lines.NAME: (_lines.TYPE, _lines.TEXT_FIELD),
+}
+
 
 def parser_for(name: str) -> Parser:
     """The parser registered under `name`; KeyError lists the known names."""
@@ -23,4 +30,4 @@ def parser_for(name: str) -> Parser:
         raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
 
 
-__all__ = ["ENVELOPE_KEYS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]
+__all__ = ["ENVELOPE_KEYS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]

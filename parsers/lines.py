@@ -9,8 +9,12 @@ from __future__ import annotations
 from .record import Parsed
 
 NAME = "lines"
+TYPE = "line"
+#: Every record is `{"message": <the line as text>}` with no time: the agent may
+#: build it without calling parse() (parsers.TEXT_RECORDS; a test holds it equal).
+TEXT_FIELD = "message"
 
 
 def parse(raw: bytes) -> Parsed:
     """Return the line as `{"message": text}`; a line has no event time of its own."""
-    return Parsed("line", None, {"message": raw.decode("utf-8", "replace")})
+    return Parsed(TYPE, None, {"message": raw.decode("utf-8", "replace")})

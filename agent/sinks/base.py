@@ -17,7 +17,7 @@ Outcomes (what the drain does with them):
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Protocol, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,12 +26,31 @@ from agent.envelope import record_id
 from agent.units import ByteSize, Duration
 
 
-@dataclass(frozen=True)
 class Batch:
-    """Records to deliver, in spool order: each an encoded envelope line (JSON + newline)."""
+    """Records to deliver, in spool order: each an encoded envelope line (JSON + newline).
 
-    records: Sequence[bytes]
-    _ids: list[str] = field(default_factory=list, compare=False, repr=False)
+    Built either from a list of record lines or, on the hot path, from whole spooled
+    chunk payloads (`parts`, each many NDJSON lines): then `ndjson()` needs no split
+    and no re-encoding, and `records` is split only if a sink or bisection asks for it.
+    """
+
+    __slots__ = ("_records", "_parts", "_count", "_ids")
+
+    def __init__(self, records: Optional[Sequence[bytes]] = None, *, parts: Optional[list[bytes]] = None,
+                 count: Optional[int] = None) -> None:
+        if (records is None) == (parts is None):
+            raise ValueError("give records or parts")
+        self._records: Optional[Sequence[bytes]] = records
+        self._parts = parts
+        self._count = len(records) if records is not None else int(count or 0)
+        self._ids: list[str] = []
+
+    @property
+    def records(self) -> Sequence[bytes]:
+        if self._records is None:
+            assert self._parts is not None
+            self._records = [line for part in self._parts for line in part.splitlines(keepends=True)]
+        return self._records
 
     def ids(self) -> list[str]:
         """The record ids, in order (decoded lazily: only bisection and dead letters need them)."""
@@ -39,21 +58,37 @@ class Batch:
             self._ids.extend(record_id(r) for r in self.records)
         return self._ids
 
+    def _first_last(self) -> tuple[bytes, bytes]:
+        if self._parts is None:
+            return self.records[0], self.records[-1]
+        first, last = self._parts[0], self._parts[-1]
+        start = last.rfind(b"\n", 0, len(last) - 1) + 1
+        return first, last[start:]
+
     def key(self) -> str:
         """A deterministic idempotency key: the same records always give the same key."""
         h = hashlib.blake2b(digest_size=16)
-        if self.records:  # first, last and count identify a batch: the spool never reorders records
-            h.update(f"{len(self.records)}\0{record_id(self.records[0])}\0{record_id(self.records[-1])}".encode())
+        if self._count:  # first, last and count identify a batch: the spool never reorders records
+            first, last = self._first_last()
+            h.update(f"{self._count}\0{record_id(first)}\0{record_id(last)}".encode())
         else:
             h.update(b"empty")
         return h.hexdigest()
 
     def ndjson(self) -> bytes:
         """The records as an NDJSON body, exactly as spooled."""
+        if self._parts is not None:
+            return self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
         return b"".join(self.records)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self._count
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Batch) and list(self.records) == list(other.records)
+
+    def __repr__(self) -> str:
+        return f"Batch({self._count} records)"
 
 
 @dataclass(frozen=True)

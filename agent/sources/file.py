@@ -34,7 +34,7 @@ from agent.sources.base import SourceConfig
 from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker
 from agent.sources.line_block import encode_block, skip_to_newline
 from agent.units import ByteSize, Duration
-from parsers import Parser, parser_for
+from parsers import TEXT_RECORDS, Parser, parser_for
 from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
 
@@ -108,6 +108,7 @@ class FileSource:
         self.spool = spool
         self.encoder = encoder
         self.parser: Parser = parser_for(config.format)
+        self.text = TEXT_RECORDS.get(config.format)
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
         self.write_checkpoints = write_checkpoints
@@ -311,7 +312,8 @@ class FileSource:
                 start, skip_line = drop, False
         if start < len(data):
             block = encode_block(data[start:], cp.offset + start,
-                                 fp, self.name, self.parser, self.encoder, self.config.max_line_bytes, cp.path)
+                                 fp, self.name, self.parser, self.encoder, self.config.max_line_bytes, cp.path,
+                                 text=self.text)
             if block.consumed == 0 and len(data) - start > self.config.max_line_bytes:
                 excerpt = data[start:start + self.config.max_line_bytes]
                 dead.append((file_record_id(self.name, fp, cp.offset + start, excerpt), excerpt,
@@ -413,7 +415,7 @@ class FileSource:
         data = os.pread(t.fd, size - t.cp.offset, t.cp.offset)
         fp = t.cp.fingerprint or fingerprint_of_head(os.pread(t.fd, FINGERPRINT_BYTES, 0)) or "0"
         block = encode_block(data, t.cp.offset, fp, self.name, self.parser, self.encoder,
-                             self.config.max_line_bytes, t.cp.path, final=True)
+                             self.config.max_line_bytes, t.cp.path, final=True, text=self.text)
         result.records += block.records
         self._commit(t, t.cp.offset + block.consumed, False, fp, block.chunks,
                      [(rid, raw, reason) for rid, raw, reason in block.dead])
