@@ -287,4 +287,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.failed:
         for i, site in enumerate(getattr(item, "_logspool_agents", [])):
-            report.sections.append((f"logspool run output #{i} (tail)", site.output_tail()))
+            state = "running" if site.alive() else f"exited {site.proc.returncode}" if site.proc else "never started"
+            report.sections.append((f"logspool run #{i}, {state}: output tail", site.output_tail()))

@@ -38,7 +38,8 @@ def rotate_while_writing(agent: Agent, lines: Lines, rx: HttpReceiver, directive
             with writer.paused():
                 before = len(lines.written)
                 logrotate(agent, directives)
-            assert wait_until(lambda: len(rx.unique_ids()) >= before, 20), "agent fell behind the rotations"
+            caught_up = wait_until(lambda: len(rx.unique_ids()) >= before, 20)
+            assert caught_up, f"{len(rx.unique_ids())} of {before} lines arrived; agent alive: {agent.alive()}"
             wait_until(lambda: len(lines.written) >= before + 300, 5)
 
 
