@@ -16,15 +16,14 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, TextIO
 
 from agent.config import Config
-from agent.drain import Drain
-from agent.pipeline import encoder_for, open_sink, source_matches
+from agent.drain_process import DrainProcess
+from agent.pipeline import encoder_for, source_matches
 from agent.sources import file as file_source
 from spool import InstanceLock, Spool
 
@@ -76,7 +75,7 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
              source_name: Optional[str] = None, progress: Optional[Progress] = None,
              should_stop: Callable[[], bool] = lambda: False) -> BackfillResult:
     """Read `files` to their end, deliver to `sink`, return when all is acknowledged."""
-    sink_config = config.sink(sink)
+    config.sink(sink)  # KeyError for an unknown sink, before anything is opened
     tmp: Optional[tempfile.TemporaryDirectory[str]] = None
     if dont_write:
         tmp = tempfile.TemporaryDirectory(prefix="logspool-backfill-")
@@ -90,13 +89,14 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
     result = BackfillResult()
     total = sum(os.path.getsize(f) for f in files)
     progress = progress or Progress(total)
-    spool = Spool(spool_path, check=not daemon_running)
-    stop = threading.Event()
-    drain_thread = None
+    drains: Optional[DrainProcess] = None
     if not daemon_running:
-        drain = Drain(sink_config, open_sink(sink_config), Spool(spool_path), stop)
-        drain_thread = threading.Thread(target=drain.run, name="backfill-drain", daemon=True)
-        drain_thread.start()
+        Spool(spool_path, check=True).close()  # integrity check and schema before the fork
+        drains = DrainProcess(config, spool_path, [sink], close_fds=(lock.fileno(),))
+        drains.start()  # before this process has threads or spool connections
+    spool = Spool(spool_path)
+    if not daemon_running:
+        spool.set_state(f"sink:{sink}", None)
     try:
         done_bytes = 0
         for path in files:
@@ -109,6 +109,8 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
                 result.parse_errors += step.errors
                 done_bytes += step.bytes
                 progress.update(done_bytes, result.records)
+                if drains is not None and step.bytes:
+                    drains.notify()
                 if step.bytes == 0 and reader.drained():
                     break
             if dont_write or not live:
@@ -119,20 +121,23 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
             reader.close()
         result.bytes = done_bytes
         last = spool.query("SELECT coalesce(max(id), 0) FROM chunks")[0][0]
+        if drains is not None:
+            drains.notify()
         while not should_stop():
             left = spool.query("SELECT count(*) FROM deliveries WHERE sink=? AND chunk_id<=?", (sink, last))[0][0]
             if left == 0:
                 break
-            if drain_thread is not None and not drain_thread.is_alive():
-                raise RuntimeError(f"sink {sink} stopped: {drain.stopped_reason}")
+            stopped = spool.get_state().get(f"sink:{sink}")
+            if stopped:
+                raise RuntimeError(f"sink {sink} {stopped}")
+            if drains is not None and not drains.alive():
+                raise RuntimeError(f"the drain process for sink {sink} exited (code {drains.exit_code})")
             time.sleep(0.05)
         progress.update(total, result.records, force=True)
         return result
     finally:
-        stop.set()
-        if drain_thread is not None:
-            drain_thread.join(10)
-            drain.sink.close()
+        if drains is not None:
+            drains.stop()
         spool.close()
         lock.release()
         if tmp is not None:

@@ -18,7 +18,8 @@ from typing import Optional
 from agent import config as config_mod
 from agent import logs
 from agent.config import Config, ConfigError
-from agent.pipeline import Drains, file_sources
+from agent.drain_process import DrainProcess
+from agent.pipeline import file_sources
 from agent.sources.file import FileSource
 from agent.units import format_size
 from spool import InstanceLock, Spool, SpoolBusy, SpoolError, SpoolFull, checkpoints, chunks
@@ -48,6 +49,7 @@ class Daemon:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
         lock = InstanceLock(self.config.agent.spool)
         lock.acquire()  # SpoolLocked goes to the CLI, which says who holds it
+        self._lock = lock
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         spool = Spool(self.config.agent.spool, check=True)
@@ -77,22 +79,26 @@ class Daemon:
         log.info("Config reloaded.", extra={"config": str(self.config_path)})
 
     def _serve(self, spool: Spool, once: bool) -> str:
+        drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
+        drains.start()  # before any thread exists in this process
         sources = file_sources(self.config, spool)
-        drains = Drains(self.config, self.config.agent.spool)
-        drains.start()
-        for drain in drains.drains:
-            drain._publish_state(None)
+        for sink in self.config.sinks:
+            spool.set_state(f"sink:{sink.name}", None)
         log.info("Started.", extra={"spool": str(self.config.agent.spool), "sources": len(sources),
-                                    "sinks": len(drains.drains)})
+                                    "sinks": len(self.config.sinks)})
         try:
             while not self.stop.is_set():
                 if self.reload.is_set():
                     return "reload"
+                if not drains.alive():
+                    log.error("Drain process exited; starting it again.", extra={"code": drains.exit_code})
+                    drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
+                    drains.start()
                 moved = self._turn(spool, sources)
                 if moved:
                     drains.notify()
                     continue
-                if once and all(s.drained() for s in sources) and self._delivered(spool, drains):
+                if once and all(s.drained() for s in sources) and self._delivered(spool):
                     return "done"
                 self._prune(spool)
                 self.stop.wait(self.config.agent.poll_interval)
@@ -100,7 +106,7 @@ class Daemon:
         finally:
             for source in sources:
                 source.close()
-            drains.shutdown()
+            drains.stop()
             log.info("Stopped.", extra={"spool": str(self.config.agent.spool)})
 
     def _turn(self, spool: Spool, sources: list[FileSource]) -> bool:
@@ -153,9 +159,11 @@ class Daemon:
         except SpoolError:
             pass
 
-    def _delivered(self, spool: Spool, drains: Drains) -> bool:
-        live = [d for d in drains.drains if d.stopped_reason is None]
-        return all(chunks.backlog(spool.db, d.name).records == 0 for d in live)
+    def _delivered(self, spool: Spool) -> bool:
+        """Everything spooled was delivered, or its sink is stopped (misconfigured)."""
+        state = spool.get_state()
+        return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks
+                   if f"sink:{s.name}" not in state)
 
     def _prune(self, spool: Spool) -> None:
         now = time.time()

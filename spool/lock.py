@@ -50,6 +50,10 @@ class InstanceLock:
             os.close(fd)
         return False
 
+    def fileno(self) -> int:
+        """The locked descriptor (-1 when not held), for a forked child to close."""
+        return self._fd if self._fd is not None else -1
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
