@@ -87,6 +87,7 @@ class Tracked:
     fd: Optional[int] = None
     last_growth: float = 0.0
     in_glob: bool = True
+    mtime_ns: int = 0   # when only the mtime moves, the content may have been rewritten in place
 
 
 @dataclass
@@ -272,24 +273,30 @@ class FileSource:
                 st = os.stat(t.cp.path)
             except OSError:
                 return False
-            if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino) or st.st_size == t.cp.offset:
+            if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino):
+                return False
+            if st.st_size == t.cp.offset and st.st_mtime_ns == t.mtime_ns:
                 return False
             if not self._reopen(t):
                 return False
         assert t.fd is not None
-        size = os.fstat(t.fd).st_size
+        st = os.fstat(t.fd)
+        size = st.st_size
         if size < t.cp.offset:
             log.warning("File shrank below the committed offset (truncated or copytruncate); reading it from the "
                         "start.", extra={"source": self.name, "path": t.cp.path, "offset": t.cp.offset, "size": size})
             self._restart_generation(t)
             return True
-        if size == t.cp.offset:
+        if size == t.cp.offset and st.st_mtime_ns == t.mtime_ns:
             return False
+        t.mtime_ns = st.st_mtime_ns
         if t.cp.offset > 0 and t.cp.marker is not None and marker(t.fd, t.cp.offset) != t.cp.marker:
             log.warning("File content changed before the committed offset (copytruncate while writes went on); "
                         "reading it from the start.", extra={"source": self.name, "path": t.cp.path})
             self._restart_generation(t)
             return True
+        if size == t.cp.offset:
+            return False
         want = max(READ_BLOCK, self.config.max_line_bytes + 1)
         data = os.pread(t.fd, want, t.cp.offset)
         if not data:
