@@ -15,6 +15,7 @@ from .record import ParseError, Parsed
 
 NAME = "json"
 _TIME_KEYS = ("time", "timestamp", "@timestamp")
+_JSON_TYPES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def _event_time(obj: dict[str, Any]) -> Optional[float]:
@@ -23,7 +24,9 @@ def _event_time(obj: dict[str, Any]) -> Optional[float]:
         if isinstance(value, bool):
             continue
         if isinstance(value, (int, float)):
-            return float(value) if value == value and abs(value) < 1e11 else None
+            if value == value and abs(value) < 1e11:  # seconds; a larger number is not (ms, ns)
+                return float(value)
+            continue
         if isinstance(value, str):
             try:
                 parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -44,7 +47,11 @@ def parse(raw: bytes) -> Parsed:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:  # orjson reports byte 0 for these
+            raise ParseError("invalid UTF-8", offset=bad.start) from None
         raise ParseError(f"not valid JSON: {exc.msg}", offset=exc.pos) from None
     if not isinstance(obj, dict):
-        raise ParseError(f"expected a JSON object, got {type(obj).__name__}")
+        raise ParseError(f"expected a JSON object, got {_JSON_TYPES.get(type(obj), type(obj).__name__)}")
     return Parsed("object", _event_time(obj), obj)

@@ -25,15 +25,14 @@ import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
-from pydantic import Field, ValidationInfo, field_validator
 
 from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.sources.base import SourceConfig
-from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker
+from agent.sources.file_config import Config
+from agent.sources.identity import (FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, last_line_end, marker,
+                                    verify)
 from agent.sources.line_block import encode_block, skip_to_newline
-from agent.units import ByteSize, Duration
 from parsers import TEXT_RECORDS, Parser, parser_for
 from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
@@ -41,42 +40,6 @@ from spool.checkpoints import Checkpoint
 log = logging.getLogger("logspool.source.file")
 
 READ_BLOCK = 4 << 20          # bytes read per file per step: bounds memory and lock time
-
-
-class Config(SourceConfig):
-    """A `[[sources]]` table with `type = "file"`.
-
-    Example:
-        [[sources]]
-        name = "transfers"
-        type = "file"
-        paths = ["/var/log/gridftp-transfer.log*"]
-        format = "lines"
-        sinks = ["archive"]
-    """
-
-    type: Literal["file"]
-    paths: list[str] = Field(min_length=1, description="glob patterns; include the rotated names (\"app.log*\")")
-    exclude: list[str] = Field(["*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"],
-                               description="name patterns never read (compressed generations)")
-    max_line_bytes: ByteSize = Field(1 << 20, ge=FINGERPRINT_BYTES,
-                                     description="longer lines go to dead_letters, e.g. \"1MiB\"")
-    read_from: Literal["beginning", "end"] = Field(
-        "beginning", description="where to start in files found on the very first start (no checkpoints yet)")
-    rotate_wait: Duration = Field(300.0, description="keep a file that left the glob open this long after its "
-                                                     "last growth, e.g. \"5m\"")
-
-    @field_validator("paths")
-    @classmethod
-    def _relative_to_config(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        base = (info.context or {}).get("base_dir") if info.context else None
-        out = []
-        for pattern in value:
-            if not pattern:
-                raise ValueError("expected non-empty glob patterns")
-            pattern = os.path.expanduser(pattern)
-            out.append(os.path.join(str(base), pattern) if base and not os.path.isabs(pattern) else pattern)
-        return out
 
 
 @dataclass
@@ -187,7 +150,7 @@ class FileSource:
         for row in checkpoints.by_inode(db, self.name, st.st_dev, st.st_ino):  # type: ignore[arg-type]
             if row.id in self.tracked:
                 continue
-            if self._verify(fd, row, st.st_size, fp):
+            if verify(fd, row, st.st_size, fp):
                 row.path, row.state = path, "active"
                 return row
             row.state = "gone"
@@ -207,30 +170,9 @@ class FileSource:
                                       row.skip_line, "active")
         offset = 0
         if self.first_start and self.config.read_from == "end" and st.st_size:
-            offset = self._last_line_end(fd, st.st_size)
+            offset = last_line_end(fd, st.st_size)
         return Checkpoint(None, self.name, st.st_dev, st.st_ino, fp, path, offset,
                           marker(fd, offset), False, "active")
-
-    @staticmethod
-    def _last_line_end(fd: int, size: int) -> int:
-        pos = size
-        while pos > 0:
-            start = max(0, pos - 65536)
-            data = os.pread(fd, pos - start, start)
-            nl = data.rfind(b"\n")
-            if nl >= 0:
-                return start + nl + 1
-            pos = start
-        return 0
-
-    @staticmethod
-    def _verify(fd: int, row: Checkpoint, size: int, fp: Optional[str]) -> bool:
-        """Same content as the row describes? (size, first line, bytes before the offset)."""
-        if size < row.offset:
-            return False
-        if row.fingerprint is not None and fp != row.fingerprint:
-            return False
-        return row.offset == 0 or marker(fd, row.offset) == row.marker
 
     # ---- reading ---------------------------------------------------------------------
     def step(self, budget_blocks: int = 1 << 30, paused: Callable[[], bool] = lambda: False) -> StepResult:
@@ -257,7 +199,7 @@ class FileSource:
         if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino):
             os.close(fd)
             return False
-        if not self._verify(fd, t.cp, st.st_size, fingerprint(fd)):
+        if not verify(fd, t.cp, st.st_size, fingerprint(fd)):
             os.close(fd)
             self._retire(t, "gone")
             return False

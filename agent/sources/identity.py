@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from spool.checkpoints import Checkpoint
 
 FINGERPRINT_BYTES = 1024
 MARKER_BYTES = 32
@@ -44,3 +47,27 @@ def marker(fd: int, offset: int) -> Optional[str]:
     if len(data) != offset - start:
         return "short"
     return _digest(data)
+
+
+def last_line_end(fd: int, size: int) -> int:
+    """The offset just after the last newline before `size` (where `read_from = "end"` starts)."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - 65536)
+        data = os.pread(fd, pos - start, start)
+        nl = data.rfind(b"\n")
+        if nl >= 0:
+            return start + nl + 1
+        pos = start
+    return 0
+
+
+def verify(fd: int, row: "Checkpoint", size: int, fp: Optional[str]) -> bool:
+    """Whether the open file still holds the content `row` describes: it is at least as long
+    as the committed offset, starts with the same first line, and has the same bytes
+    just before the offset."""
+    if size < row.offset:
+        return False
+    if row.fingerprint is not None and fp != row.fingerprint:
+        return False
+    return row.offset == 0 or marker(fd, row.offset) == row.marker
