@@ -1,6 +1,7 @@
 """An endpoint that is down, failing, throttling or hanging delays delivery but loses nothing."""
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import pytest
@@ -11,8 +12,10 @@ from tests.e2e.conftest import Agent, Lines, wait_delivered, wait_until
 pytestmark = pytest.mark.e2e
 
 
-def backlog(agent: Agent) -> int:
-    return sum(s["backlog_records"] for s in agent.status()["sinks"])
+def backlog_is(agent: Agent, records: int) -> bool:
+    """Whether status shows `records` waiting (False while the new spool is still being created)."""
+    r = agent.cli("status", "--json")
+    return r.returncode == 0 and sum(s["backlog_records"] for s in json.loads(r.stdout)["sinks"]) == records
 
 
 def gaps(times: list[float]) -> list[float]:
@@ -24,7 +27,7 @@ def test_lines_written_while_connections_are_refused_all_arrive_once_it_is_back(
     receiver.stop()
     agent.start()
     lines.write(2000)
-    assert wait_until(lambda: backlog(agent) == 2000, 15), agent.status()
+    assert wait_until(lambda: backlog_is(agent, 2000), 15, step=0.2), agent.status()
     receiver.start()
     assert wait_delivered(receiver, lines.written) == ""
 
