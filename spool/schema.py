@@ -70,20 +70,31 @@ MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1]
 
 
 def migrate(db: apsw.Connection) -> int:
-    """Bring the schema to the newest version; returns it. Idempotent."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = int(row[0]) if row and row[0] is not None else 0
+    """Bring the schema to the newest version; returns it. Idempotent, and safe when
+    several processes open a new spool at once: the version is read again under the
+    write lock, so a migration another process just applied is not run twice."""
+    if _version(db) == len(MIGRATIONS):
+        return len(MIGRATIONS)  # the common case: no write lock taken
+    current = 0
     for version, step in enumerate(MIGRATIONS, start=1):
-        if version <= current:
-            continue
         db.execute("BEGIN IMMEDIATE")
         try:
-            step(db)
-            db.execute("INSERT INTO schema_version(version) VALUES (?)", (version,))
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = _version(db)
+            if version > current:
+                step(db)
+                db.execute("INSERT INTO schema_version(version) VALUES (?)", (version,))
+                current = version
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        current = version
     return current
+
+
+def _version(db: apsw.Connection) -> int:
+    """The newest applied migration, 0 for a new file."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone() is None:
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
