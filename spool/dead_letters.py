@@ -34,7 +34,7 @@ def _where(sink: Optional[str], ids: Optional[Iterable[int]]) -> tuple[str, list
     if sink is not None:
         clauses.append("sink = ?")
         params.append(sink)
-    if ids:
+    if ids is not None:  # an empty list selects nothing, never everything (purge --id)
         id_list = list(ids)
         clauses.append(f"id IN ({','.join('?' * len(id_list))})")
         params.extend(id_list)
@@ -48,11 +48,14 @@ def select(db: apsw.Connection, sink: Optional[str] = None, ids: Optional[Iterab
 
 
 def delete(db: apsw.Connection, letter_ids: Iterable[int]) -> int:
+    """Delete these dead letters; returns how many existed."""
     ids = list(letter_ids)
+    deleted = 0
     for start in range(0, len(ids), 500):
         part = ids[start:start + 500]
         db.execute(f"DELETE FROM dead_letters WHERE id IN ({','.join('?' * len(part))})", part)
-    return len(ids)
+        deleted += int(db.changes())
+    return deleted
 
 
 def count(db: apsw.Connection) -> int:
