@@ -33,7 +33,9 @@ def file_sources(config: Config, spool: Spool, *, only: Optional[list[str]] = No
             paths = [p for p in only if source_matches(src, p)]
             if not paths:
                 continue
-        out.append(file_source.FileSource(src, spool, encoder_for(config, src), paths=paths))
+        # A read block is at most 1/8 of the spool cap, so the cap is overshot by little.
+        block = max(64 << 10, min(file_source.READ_BLOCK, config.agent.spool_max_bytes // 8))
+        out.append(file_source.FileSource(src, spool, encoder_for(config, src), paths=paths, read_block=block))
     return out
 
 

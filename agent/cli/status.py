@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        spool = Spool(config.agent.spool)
+        spool = Spool(config.agent.spool, readonly=True)  # never takes the write lock from the daemon
         try:
             data = status.collect(config, spool)
         finally:

@@ -66,7 +66,7 @@ class FileSource:
 
     def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
                  paths: Optional[list[str]] = None, clock: Callable[[], float] = time.time,
-                 write_checkpoints: bool = True) -> None:
+                 write_checkpoints: bool = True, read_block: int = READ_BLOCK) -> None:
         self.config = config
         self.name = config.name
         self.spool = spool
@@ -76,6 +76,7 @@ class FileSource:
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
         self.write_checkpoints = write_checkpoints
+        self.read_block = read_block  # the spool may overshoot its cap by one block's records
         self.tracked: dict[int, Tracked] = {}   # checkpoint id -> Tracked
         self._next_temp_id = -1                 # ids for rows never written (--dont-write)
         self.first_start = not spool.query("SELECT 1 FROM checkpoints WHERE source=? LIMIT 1", (self.name,))
@@ -239,8 +240,9 @@ class FileSource:
             return True
         if size == t.cp.offset:
             return False
-        want = max(READ_BLOCK, self.config.max_line_bytes + 1)
-        data = os.pread(t.fd, want, t.cp.offset)
+        data = os.pread(t.fd, self.read_block, t.cp.offset)
+        if b"\n" not in data and len(data) < size - t.cp.offset:  # a line longer than a block
+            data = os.pread(t.fd, self.config.max_line_bytes + 1, t.cp.offset)
         if not data:
             return False
         cp = t.cp
