@@ -8,18 +8,21 @@ file, the table, the key, the bad value and what was expected:
 """
 from __future__ import annotations
 
+import json
+import re
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, WrapValidator,
+                      model_validator)
 
 from agent.config_path import ConfigPath
 from agent.sinks import SINKS, SinkConfig
 from agent.sources import SOURCES
 from agent.sources.base import SourceConfig
-from agent.units import ByteSize, Duration
+from agent.units import ByteSize, Duration, format_size, parse_duration, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,13 +50,38 @@ def _kind(value: Any) -> str:
     return str(value.get("type", "")) if isinstance(value, dict) else str(getattr(value, "type", ""))
 
 
-def _union(registry: dict[str, Any]) -> Any:
+def _labelled(head: str) -> Any:
+    """Prefix the warnings raised inside one `[[sources]]`/`[[sinks]]` table with its label.
+
+    A component's validators (an inline secret) do not know which table they are in;
+    the operator needs `[sinks.archive] token: …`, not just `token: …`.
+    """
+
+    def validate(value: Any, handler: Any, info: ValidationInfo) -> Any:
+        context = info.context
+        if not isinstance(context, dict) or not isinstance(context.get("warnings"), list):
+            return handler(value)
+        outer: list[str] = context["warnings"]
+        inner: list[str] = []
+        context["warnings"] = inner
+        try:
+            return handler(value)
+        finally:
+            context["warnings"] = outer
+            name = value.get("name") if isinstance(value, dict) else None
+            label = f"[{head}.{name}]" if isinstance(name, str) and name else f"[[{head}]]"
+            outer.extend(f"{label} {w}" for w in inner)
+
+    return WrapValidator(validate)
+
+
+def _union(registry: dict[str, Any], head: str) -> Any:
     members = tuple(Annotated[kind.config, Tag(name)] for name, kind in registry.items())
-    return Annotated[Union[members], Discriminator(_kind)]  # type: ignore[valid-type]
+    return Annotated[Union[members], Discriminator(_kind), _labelled(head)]  # type: ignore[valid-type]
 
 
-SourceUnion = _union(SOURCES)
-SinkUnion = _union(SINKS)
+SourceUnion = _union(SOURCES, "sources")
+SinkUnion = _union(SINKS, "sinks")
 
 
 class Config(BaseModel):
@@ -76,8 +104,8 @@ class Config(BaseModel):
                 raise _Located(("sources", i, "name"), source.name, "another [[sources]] table has this name")
             for sink in source.sinks:
                 if sink not in sink_names:
-                    raise _Located(("sources", i, "sinks"), sink,
-                                   f"no [[sinks]] table is named so; known: {', '.join(sink_names) or 'none'}")
+                    known = f"expected one of {', '.join(sink_names)}" if sink_names else "the file defines none"
+                    raise _Located(("sources", i, "sinks"), sink, f"no [[sinks]] table has this name; {known}")
         return self
 
     def sink(self, name: str) -> SinkConfig:
@@ -109,22 +137,25 @@ class ConfigError(Exception):
         self.lines = lines
 
 
-def _table(raw: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
-    """`[sinks.archive]` and the key path inside it, from a pydantic location."""
+_REGISTRIES: dict[str, dict[str, Any]] = {"sources": SOURCES, "sinks": SINKS}
+
+
+def _table(raw: dict[str, Any], loc: tuple[Any, ...]) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+    """`[sinks.archive]`, the key path inside it, and the path of the value in `raw`."""
     if not loc:
-        return "", ()
+        return "", (), ()
     head = loc[0]
-    if head in ("sources", "sinks") and len(loc) > 1 and isinstance(loc[1], int):
+    if head in _REGISTRIES and len(loc) > 1 and isinstance(loc[1], int):
         items = raw.get(head) or []
         name = items[loc[1]].get("name") if loc[1] < len(items) and isinstance(items[loc[1]], dict) else None
         label = f"[{head}.{name}]" if isinstance(name, str) and name else f"[[{head}]] #{loc[1] + 1}"
         rest = loc[2:]
-        if rest and isinstance(rest[0], str) and rest[0] in SINKS | SOURCES:  # discriminator tag
+        if rest and isinstance(rest[0], str) and rest[0] in _REGISTRIES[head]:  # the discriminator's tag
             rest = rest[1:]
-        return label, rest
+        return label, rest, loc[:2] + rest
     if head == "agent":
-        return "[agent]", loc[1:]
-    return "", loc
+        return "[agent]", loc[1:], loc
+    return "", loc, loc
 
 
 def _value(raw: Any, keys: tuple[Any, ...]) -> Any:
@@ -137,24 +168,83 @@ def _value(raw: Any, keys: tuple[Any, ...]) -> Any:
 
 
 _SECRET_KEYS = ("token", "password", "key", "secret", "headers")
+_USERINFO = re.compile(r"(://)[^/@\s\"]+@")  # user:password in a URL
 
 
 def _describe(value: Any, keys: tuple[Any, ...]) -> str:
+    """The offending value as TOML-like text, or "(hidden)" under a key that holds secrets."""
     if any(isinstance(k, str) and any(s in k.lower() for s in _SECRET_KEYS) for k in keys):
         return "(hidden)"
-    text = repr(value) if not isinstance(value, str) else '"' + value + '"'
+    text = _USERINFO.sub(r"\1***@", json.dumps(value, ensure_ascii=False, default=str))
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _message(err: dict[str, Any]) -> str:
-    kind, msg = err.get("type", ""), str(err.get("msg", ""))
+_NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+
+
+def _bound(bound: Any, value: Any) -> str:
+    """A limit in the unit the operator wrote the value in: "1.0 MiB" for a size, "0s" for a duration."""
+    if isinstance(value, str) and isinstance(bound, (int, float)):
+        for parse, show in ((parse_size, format_size), (parse_duration, lambda b: f"{b:g}s")):
+            try:
+                parse(value)
+            except ValueError:
+                continue
+            return show(bound)
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+def _message(err: Mapping[str, Any], value: Any) -> str:
+    """Pydantic's message reworded as what was expected."""
+    kind, msg, ctx = err.get("type", ""), str(err.get("msg", "")), err.get("ctx") or {}
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
         return "is not a known key here (check its spelling)"
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return f"unknown type; expected one of {', '.join(sorted(set(SINKS) | set(SOURCES)))}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        op = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}[kind]
+        return f"expected a value {op} {_bound(next(iter(ctx.values()), ''), value)}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "expected a whole number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "expected true or false"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "expected a table"
+    if kind == "list_type":
+        return "expected a list"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == _NAME_PATTERN:
+        return "expected only letters, digits, '_', '.' and '-'"
+    if msg.startswith("Input should be "):
+        return "expected " + msg.removeprefix("Input should be ")
     return msg.removeprefix("Value error, ")
+
+
+def _line(raw: dict[str, Any], err: Mapping[str, Any]) -> str:
+    """One error as `[table] key: what is wrong; got value` (without the file name)."""
+    located = (err.get("ctx") or {}).get("error")
+    if isinstance(located, _Located):
+        table, keys, _ = _table(raw, located.loc)
+        return f"{table} {'.'.join(map(str, keys))}: {located.msg}; got {_describe(located.value, keys)}"
+    loc = tuple(err.get("loc", ()))
+    table, keys, path = _table(raw, loc)
+    kind = err.get("type")
+    if kind in ("union_tag_invalid", "union_tag_not_found") and loc and loc[0] in _REGISTRIES:
+        item = _value(raw, path)
+        expected = f"expected one of {', '.join(sorted(_REGISTRIES[loc[0]]))}"
+        if not isinstance(item, dict):
+            return f"{table}: expected a table; got {_describe(item, ())}"
+        if "type" not in item:
+            return f"{table} type: is required; {expected}"
+        return f"{table} type: unknown {loc[0][:-1]} type; {expected}; got {_describe(item['type'], ())}"
+    if kind == "extra_forbidden" and len(loc) == 1:
+        return (f"{loc[0]}: is not a known top-level key; expected [agent], [[sources]] or [[sinks]]; "
+                f"got {_describe(_value(raw, path), keys)}")
+    where = " ".join(p for p in (table, ".".join(map(str, keys))) if p)
+    value = _value(raw, path)
+    shown = "" if kind == "missing" else f"; got {_describe(value, keys)}"
+    return f"{where}: {_message(err, value)}{shown}"
 
 
 def load(path: Path, *, warnings: Optional[list[str]] = None) -> Config:
@@ -165,6 +255,8 @@ def load(path: Path, *, warnings: Optional[list[str]] = None) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the config: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{label}: not valid TOML: not UTF-8 text (byte {exc.start})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{label}: not valid TOML: {exc}"]) from None
     collected: list[str] = []
@@ -172,18 +264,7 @@ def load(path: Path, *, warnings: Optional[list[str]] = None) -> Config:
     try:
         config = Config.model_validate(raw, context=context)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = tuple(err.get("loc", ()))
-            table, keys = _table(raw, loc)
-            if isinstance(err.get("ctx", {}).get("error"), _Located):
-                located = err["ctx"]["error"]
-                table, keys = _table(raw, located.loc)
-                lines.append(f"{label}: {table} {'.'.join(map(str, keys))}: {located.msg}; got \"{located.value}\"")
-                continue
-            where = ".".join(str(k) for k in keys) or "(table)"
-            shown = "" if err.get("type") == "missing" else f"; got {_describe(_value(raw, loc), keys)}"
-            lines.append(f"{label}: {table + ' ' if table else ''}{where}: {_message(err)}{shown}")
+        lines = [f"{label}: {_line(raw, err)}" for err in exc.errors()]
         raise ConfigError(lines) from None
     if warnings is not None:
         for w in collected:
