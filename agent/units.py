@@ -12,6 +12,8 @@ from pydantic import BeforeValidator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_EXPECTED = 'expected a duration such as "250ms", "30s", "5m", "1h"'
+_SIZE_EXPECTED = 'expected a size such as "512KiB", "1MiB", "2GiB"'
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|kB|KB|MB|GB|TB)?\s*$")
 _SIZE_UNITS = {
     None: 1, "B": 1,
@@ -23,7 +25,7 @@ _SIZE_UNITS = {
 def parse_duration(value: Any) -> float:
     """Seconds from "250ms", "1s", "5m", "2h", "1d" or a bare number of seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as \"250ms\", \"30s\", \"5m\"")
+        raise ValueError(_DURATION_EXPECTED)
     if isinstance(value, (int, float)):
         if value < 0:
             raise ValueError("expected a duration ≥ 0")
@@ -32,13 +34,13 @@ def parse_duration(value: Any) -> float:
         m = _DURATION.match(value)
         if m:
             return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    raise ValueError("expected a duration such as \"250ms\", \"30s\", \"5m\", \"1h\"")
+    raise ValueError(_DURATION_EXPECTED)
 
 
 def parse_size(value: Any) -> int:
     """Bytes from "512KiB", "1MiB", "2GiB", "100MB" or a bare number of bytes."""
     if isinstance(value, bool):
-        raise ValueError("expected a size such as \"1MiB\", \"2GiB\"")
+        raise ValueError(_SIZE_EXPECTED)
     if isinstance(value, int):
         if value < 0:
             raise ValueError("expected a size ≥ 0")
@@ -47,7 +49,7 @@ def parse_size(value: Any) -> int:
         m = _SIZE.match(value)
         if m:
             return int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
-    raise ValueError("expected a size such as \"512KiB\", \"1MiB\", \"2GiB\"")
+    raise ValueError(_SIZE_EXPECTED)
 
 
 def format_size(n: float) -> str:
