@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 from pydantic import SecretStr, ValidationInfo, WrapValidator
 
 
-def resolve_secret(value: Any, warn: Any = None, where: str = "") -> SecretStr:
+def resolve_secret(value: Any, warn: Any = None, where: str = "", base_dir: Optional[Path] = None) -> SecretStr:
     """Turn "env:VAR", "file:PATH" or an inline string into a `SecretStr`.
 
     Raises ValueError naming the variable or file (never the value) when it cannot
-    be read. `warn` (a list) collects the inline-secret warning.
+    be read. `warn` (a list) collects the inline-secret warning. A relative PATH is
+    relative to `base_dir` (the config file's directory), like every path in the config.
     """
     if isinstance(value, SecretStr):
         return value
@@ -26,11 +27,18 @@ def resolve_secret(value: Any, warn: Any = None, where: str = "") -> SecretStr:
         raise ValueError('expected a string: "env:VAR", "file:PATH" or the value itself')
     if value.startswith("env:"):
         var = value[4:]
+        if not var:
+            raise ValueError('expected "env:VAR" with the name of an environment variable')
         if var not in os.environ:
             raise ValueError(f"environment variable {var} is not set")
         return SecretStr(os.environ[var])
     if value.startswith("file:"):
-        return SecretStr(read_secret_file(value[5:]))
+        if not value[5:]:
+            raise ValueError('expected "file:PATH" with the path of a file')
+        path = Path(value[5:]).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        return SecretStr(read_secret_file(str(path)))
     if isinstance(warn, list):
         warn.append(f"{where}an inline secret is readable by anyone who can read the config; "
                     'write "env:VAR" or "file:PATH" instead')
@@ -47,8 +55,9 @@ def read_secret_file(path: str) -> str:
 
 
 def _validate(value: Any, handler: Any, info: ValidationInfo) -> SecretStr:
-    warnings = (info.context or {}).get("warnings") if info.context else None
-    return resolve_secret(value, warnings, f"{info.field_name}: " if info.field_name else "")
+    context = info.context if isinstance(info.context, dict) else {}
+    return resolve_secret(value, context.get("warnings"), f"{info.field_name}: " if info.field_name else "",
+                          context.get("base_dir"))
 
 
 Secret = Annotated[SecretStr, WrapValidator(_validate)]
