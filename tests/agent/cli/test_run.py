@@ -79,7 +79,7 @@ def test_at_the_spool_cap_reading_pauses_visibly_and_resumes_when_the_sink_retur
                             agent={"spool_max_bytes": "1MiB"})
         lines.write(40000)  # about 3.1 MiB of lines, 5.2 MiB of records
         agent.start()
-        assert wait_until(lambda: agent.status()["paused"], 30), agent.output_tail()
+        assert wait_until(lambda: agent.spool.exists() and agent.status()["paused"], 30), agent.output_tail()
         status = agent.status()
         assert "spool_max_bytes" in status["pause_reason"]
         behind = status["sources"][0]["files"][0]["behind"]
