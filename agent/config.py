@@ -13,7 +13,7 @@ import re
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, WrapValidator,
                       model_validator)
@@ -77,11 +77,15 @@ def _labelled(head: str) -> Any:
 
 def _union(registry: dict[str, Any], head: str) -> Any:
     members = tuple(Annotated[kind.config, Tag(name)] for name, kind in registry.items())
-    return Annotated[Union[members], Discriminator(_kind), _labelled(head)]  # type: ignore[valid-type]
+    return Annotated[Union[members], Discriminator(_kind), _labelled(head)]
 
 
-SourceUnion = _union(SOURCES, "sources")
-SinkUnion = _union(SINKS, "sinks")
+if TYPE_CHECKING:  # the checker sees the common base; pydantic sees the discriminated union
+    SourceUnion = SourceConfig
+    SinkUnion = SinkConfig
+else:
+    SourceUnion = _union(SOURCES, "sources")
+    SinkUnion = _union(SINKS, "sinks")
 
 
 class Config(BaseModel):
@@ -89,8 +93,8 @@ class Config(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     agent: AgentSettings = Field(default_factory=AgentSettings)
-    sources: list[SourceUnion] = Field(default_factory=list)  # type: ignore[valid-type]
-    sinks: list[SinkUnion] = Field(default_factory=list)  # type: ignore[valid-type]
+    sources: list[SourceUnion] = Field(default_factory=list)
+    sinks: list[SinkUnion] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
@@ -102,22 +106,22 @@ class Config(BaseModel):
         for i, source in enumerate(self.sources):
             if source_names.index(source.name) != i:
                 raise _Located(("sources", i, "name"), source.name, "another [[sources]] table has this name")
-            for sink in source.sinks:
-                if sink not in sink_names:
+            for target in source.sinks:
+                if target not in sink_names:
                     known = f"expected one of {', '.join(sink_names)}" if sink_names else "the file defines none"
-                    raise _Located(("sources", i, "sinks"), sink, f"no [[sinks]] table has this name; {known}")
+                    raise _Located(("sources", i, "sinks"), target, f"no [[sinks]] table has this name; {known}")
         return self
 
     def sink(self, name: str) -> SinkConfig:
         for s in self.sinks:
             if s.name == name:
-                return s  # type: ignore[no-any-return]
+                return s
         raise KeyError(name)
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
             if s.name == name:
-                return s  # type: ignore[no-any-return]
+                return s
         raise KeyError(name)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import threading
+from pathlib import Path
 from typing import Optional
 
 from agent.config import Config
@@ -55,7 +56,7 @@ def open_sink(config: SinkConfig) -> Sink:
 class Drains:
     """One drain thread per sink, started and stopped together (a reload restarts them)."""
 
-    def __init__(self, config: Config, spool_path: os.PathLike[str], names: Optional[list[str]] = None) -> None:
+    def __init__(self, config: Config, spool_path: Path, names: Optional[list[str]] = None) -> None:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self.drains: list[Drain] = []

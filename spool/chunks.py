@@ -88,7 +88,7 @@ def backlog(db: apsw.Connection, sink: str) -> Backlog:
     row = db.execute(
         "SELECT coalesce(sum(c.records - d.done), 0), coalesce(sum(c.bytes * (c.records - d.done) / "
         "max(c.records, 1)), 0), min(c.created) FROM deliveries d JOIN chunks c ON c.id = d.chunk_id "
-        "WHERE d.sink=?", (sink,)).fetchone()
+        "WHERE d.sink=?", (sink,)).get
     head = db.execute("SELECT attempts, last_error, next_attempt FROM deliveries WHERE sink=? "
                       "ORDER BY chunk_id LIMIT 1", (sink,)).fetchone()
     attempts, last_error, next_attempt = head if head else (0, None, None)
@@ -103,5 +103,5 @@ def pending(db: apsw.Connection, chunk_ids: Iterable[int]) -> int:
     for start in range(0, len(ids), 500):  # stay far below SQLite's variable limit
         part = ids[start:start + 500]
         count += int(db.execute(f"SELECT count(DISTINCT chunk_id) FROM deliveries WHERE chunk_id IN "
-                                f"({','.join('?' * len(part))})", part).fetchone()[0])
+                                f"({','.join('?' * len(part))})", part).get)
     return count

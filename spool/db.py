@@ -142,9 +142,9 @@ class Spool:
     def used_bytes(self) -> int:
         """Bytes of the spool file in use (pages minus free pages): what the size cap limits."""
         try:
-            pages = self.db.execute("PRAGMA page_count").fetchone()[0]
-            free = self.db.execute("PRAGMA freelist_count").fetchone()[0]
-            size = self.db.execute("PRAGMA page_size").fetchone()[0]
+            pages = self.db.execute("PRAGMA page_count").get
+            free = self.db.execute("PRAGMA freelist_count").get
+            size = self.db.execute("PRAGMA page_size").get
         except apsw.Error as exc:
             raise _translate(exc, self.path) from None
         return int((pages - free) * size)

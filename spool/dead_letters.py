@@ -59,4 +59,4 @@ def delete(db: apsw.Connection, letter_ids: Iterable[int]) -> int:
 
 
 def count(db: apsw.Connection) -> int:
-    return int(db.execute("SELECT count(*) FROM dead_letters").fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM dead_letters").get)

@@ -29,7 +29,7 @@ from typing import Callable, Optional
 
 
 from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.sources.file_config import Config
+from agent.sources.file_config import Config as Config  # re-exported: `file.Config` is the public name
 from agent.sources.identity import (FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, last_line_end, marker,
                                     verify)
 from agent.sources.line_block import encode_block, skip_to_newline
