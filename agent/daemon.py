@@ -8,11 +8,8 @@ files are the buffer and nothing is dropped.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Optional
 
 from agent import config as config_mod
@@ -20,6 +17,7 @@ from agent import logs
 from agent.config import Config, ConfigError
 from agent.drain_process import DrainProcess
 from agent.pipeline import file_sources
+from agent.signals import SignalFlags
 from agent.sources.file import FileSource
 from agent.units import format_size
 from spool import InstanceLock, Spool, SpoolBusy, SpoolError, SpoolFull, checkpoints, chunks
@@ -34,24 +32,16 @@ class Daemon:
     def __init__(self, config_path: Path, config: Config) -> None:
         self.config_path = config_path
         self.config = config
-        self.stop = threading.Event()
-        self.reload = threading.Event()
+        self.signals = SignalFlags()
         self.paused_reason: Optional[str] = None
         self._last_prune = 0.0
-
-    def _on_signal(self, signum: int, frame: Optional[FrameType]) -> None:
-        if signum == signal.SIGHUP:
-            self.reload.set()
-        else:
-            self.stop.set()
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
         lock = InstanceLock(self.config.agent.spool)
         lock.acquire()  # SpoolLocked goes to the CLI, which says who holds it
         self._lock = lock
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
+        self.signals.install()
         spool = Spool(self.config.agent.spool, check=True)
         try:
             while True:
@@ -64,7 +54,7 @@ class Daemon:
             lock.release()
 
     def _reload(self) -> None:
-        self.reload.clear()
+        self.signals.reload = False
         try:
             new = config_mod.load(self.config_path)
         except ConfigError as exc:
@@ -87,8 +77,8 @@ class Daemon:
         log.info("Started.", extra={"spool": str(self.config.agent.spool), "sources": len(sources),
                                     "sinks": len(self.config.sinks)})
         try:
-            while not self.stop.is_set():
-                if self.reload.is_set():
+            while not self.signals.stop:
+                if self.signals.reload:
                     return "reload"
                 if not drains.alive():
                     log.error("Drain process exited; starting it again.", extra={"code": drains.exit_code})
@@ -101,7 +91,7 @@ class Daemon:
                 if once and all(s.drained() for s in sources) and self._delivered(spool):
                     return "done"
                 self._prune(spool)
-                self.stop.wait(self.config.agent.poll_interval)
+                self.signals.sleep(self.config.agent.poll_interval)
             return "stop"
         finally:
             for source in sources:
@@ -113,7 +103,7 @@ class Daemon:
         """Give every source one step; True when anything was committed."""
         moved = False
         for source in sources:
-            if self.stop.is_set() or self.reload.is_set():
+            if self.signals.stop or self.signals.reload:
                 break
             try:
                 result = source.step(BLOCKS_PER_TURN, paused=lambda: self._spool_full(spool))
@@ -128,13 +118,13 @@ class Daemon:
                 continue
             except Exception:  # a bug must not stop the other sources or the drains
                 log.exception("Unexpected error while reading; will retry.", extra={"source": source.name})
-                self.stop.wait(1.0)
+                self.signals.sleep(1.0)
                 continue
             moved = moved or result.bytes > 0
         return moved
 
     def _spool_full(self, spool: Spool) -> bool:
-        if self.stop.is_set():
+        if self.signals.stop:
             return True
         used = spool.used_bytes()
         cap = self.config.agent.spool_max_bytes

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Optional
 
 from agent.config import Config
 from agent.pipeline import Drains
+from agent.signals import SignalFlags
 
 log = logging.getLogger("logspool.drain")
 
@@ -100,19 +99,17 @@ class DrainProcess:
 
 
 def _child(config: Config, spool_path: Path, names: Optional[list[str]], wake_fd: int) -> int:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles ^C and sends SIGTERM
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # reloads are the parent's: it restarts us
+    flags = SignalFlags()
+    # SIGTERM stops; ^C and reloads are the parent's business (it restarts this process).
+    flags.install(stop=(signal.SIGTERM,), reload=(), ignore=(signal.SIGINT, signal.SIGHUP))
     drains = Drains(config, spool_path, names)
     drains.start()
     try:
-        while not stop.is_set():
-            ready, _, _ = select.select([wake_fd], [], [], 0.5)
-            if ready:
+        while not flags.stop:
+            if flags.sleep(0.5, [wake_fd]):
                 try:
                     data = os.read(wake_fd, 4096)
-                except InterruptedError:
+                except (BlockingIOError, InterruptedError):
                     continue
                 if not data:  # the parent is gone
                     break
