@@ -16,7 +16,7 @@ checkpoint row, so no line is spooled twice or skipped.
 
 Example (logrotate):
   prerotate
-      /usr/bin/logspool prerotate /var/log/gridftp-transfer.log --config /etc/logspool/agent.toml
+      /usr/local/bin/logspool prerotate /var/log/gridftp-transfer.log --config /etc/logspool/agent.toml
   endscript
 """
 
@@ -31,6 +31,12 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 def run(args: argparse.Namespace) -> int:
     config = config_option.load(args, quiet_warnings=True)
+    missing = [f for f in args.files if not os.path.isfile(f)]
+    if missing:
+        # With `sharedscripts`, logrotate passes the pattern, not a file name: say so.
+        print(f"logspool prerotate: no such file: {', '.join(repr(f) for f in missing)} "
+              "(with logrotate's sharedscripts, name the file instead of \"$1\")", file=sys.stderr)
+        return 2
     files = [os.path.abspath(f) for f in args.files]
     try:
         spool = Spool(config.agent.spool)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -16,6 +16,15 @@ from tests.doubles.http_receiver import HttpReceiver
 from tests.e2e.conftest import Agent, Lines, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
+
+_started: list[Agent] = []
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_outlives_its_test() -> Iterator[None]:
+    yield
+    while _started:
+        _started.pop().kill9()
 
 
 def site(tmp_path: Path, sinks: list[dict[str, Any]], agent: dict[str, Any] | None = None,
@@ -25,7 +34,9 @@ def site(tmp_path: Path, sinks: list[dict[str, Any]], agent: dict[str, Any] | No
                  [{"name": "app", "type": "file", "paths": [str(tmp_path / "app.log*")], "format": "lines",
                    "sinks": routes or [s["name"] for s in sinks]}], sinks)
     (tmp_path / "app.log").touch()
-    return Agent(tmp_path, cfg, tmp_path / "spool.db", tmp_path / "agent.log"), Lines(tmp_path / "app.log")
+    agent = Agent(tmp_path, cfg, tmp_path / "spool.db", tmp_path / "agent.log")
+    _started.append(agent)
+    return agent, Lines(tmp_path / "app.log")
 
 
 def lines_in(path: Path) -> int:

@@ -102,3 +102,19 @@ def test_every_verb_has_help_with_an_example() -> None:
                              cwd=REPO)
         assert out.returncode == 0 and "Example" in out.stdout, name
     assert parser.prog == "logspool"
+
+
+def test_prerotate_of_a_missing_file_fails_and_says_why(tmp_path: Path) -> None:
+    cfg = make_site(tmp_path, {"name": "out", "type": "file", "path": str(tmp_path / "out.ndjson")})
+    r = logspool("prerotate", str(tmp_path / "app.log* "), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 2
+    assert "no such file" in r.stderr and "sharedscripts" in r.stderr
+
+
+def test_prerotate_spools_a_file_to_its_end_without_a_daemon(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text("a\nb\n")
+    cfg = make_site(tmp_path, {"name": "out", "type": "file", "path": str(tmp_path / "out.ndjson")})
+    r = logspool("prerotate", str(tmp_path / "app.log"), "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0 and "spooled 2 records" in r.stderr
+    assert logspool("run", "--once", "--config", str(cfg), cwd=tmp_path).returncode == 0
+    assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 2
