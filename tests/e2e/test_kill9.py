@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.doubles.http_receiver import HttpReceiver
-from tests.e2e.conftest import Agent, Lines, Writer, wait_delivered
+from tests.e2e.conftest import Agent, Lines, Writer, wait_delivered, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,10 +40,13 @@ def test_kill9_at_random_moments_loses_no_line_and_replays_carry_the_same_id(
     rotate = rename_rotator(agent.log, random.Random(rnd.random()), chance=0.01)
     with Writer(lines, burst=10, pause=0.01, after_burst=rotate):
         for _ in range(TRIALS):
+            sent = len(receiver.request_times())
             agent.start()
+            if rnd.random() < 0.5:  # half the kills hit startup, half a delivering agent
+                wait_until(lambda: len(receiver.request_times()) > sent, 10, step=0.01)
             time.sleep(rnd.uniform(0.05, 1.0))  # the kill moment is the point: a random instant
             agent.kill9()
     agent.start()
     report = wait_delivered(receiver, lines.written, timeout=60)
-    assert report == "", f"seed {SEED}: {report}"
+    assert report == "", f"seed {SEED}, {len(lines.written)} lines: {report}"
     assert len(receiver.unique_ids()) == len(lines.written)
