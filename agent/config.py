@@ -29,8 +29,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULT_CONFIG = "/etc/logspool/agent.toml"
-
 
 class AgentSettings(BaseModel):
     """The `[agent]` table."""

@@ -4,10 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agent.backfill import backfill
 from agent.cli import config_option
 from parsers import FORMATS
-from spool import SpoolError
 
 HELP = """Read FILE... to their end and deliver every record to one sink; exit 0 once the sink
 acknowledged all of them. A progress bar is shown on a terminal. Record ids are the
@@ -36,6 +34,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.backfill import backfill
+    from spool import SpoolError
     config = config_option.load(args, quiet_warnings=True)
     try:
         config.sink(args.sink)

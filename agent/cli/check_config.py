@@ -5,7 +5,6 @@ import argparse
 import sys
 
 from agent.cli import config_option
-from agent.units import format_size
 
 HELP = """Validate a config file and print a summary. Errors name the file, the table, the key,
 the bad value and what was expected, one per line; the exit code is then 2.
@@ -24,6 +23,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.units import format_size
     if args.file:
         args.config = args.file
     config = config_option.load(args)

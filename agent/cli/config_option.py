@@ -6,18 +6,22 @@ import os
 import sys
 from pathlib import Path
 
-from agent import config as config_mod
-from agent import logs
-from agent.config import Config, ConfigError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import Config
+
+#: Where the config is looked for without --config or $LOGSPOOL_CONFIG.
+DEFAULT_CONFIG = "/etc/logspool/agent.toml"
 
 
 def add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="FILE",
-                        help=f"site config (default: $LOGSPOOL_CONFIG, else {config_mod.DEFAULT_CONFIG})")
+                        help=f"site config (default: $LOGSPOOL_CONFIG, else {DEFAULT_CONFIG})")
 
 
 def path(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "config", None) or os.environ.get("LOGSPOOL_CONFIG") or config_mod.DEFAULT_CONFIG)
+    return Path(getattr(args, "config", None) or os.environ.get("LOGSPOOL_CONFIG") or DEFAULT_CONFIG)
 
 
 class ConfigFailed(SystemExit):
@@ -27,8 +31,13 @@ class ConfigFailed(SystemExit):
         super().__init__(2)
 
 
-def load(args: argparse.Namespace, *, quiet_warnings: bool = False) -> Config:
+def load(args: argparse.Namespace, *, quiet_warnings: bool = False) -> "Config":
     """Load and validate the config; on error print each problem on stderr and exit 2."""
+    # Imported here, not at the top: `--version`, `--help` and `parse` start without
+    # building every config model (the logrotate hook and cron pay that start-up).
+    from agent import config as config_mod
+    from agent import logs
+    from agent.config import ConfigError
     warnings: list[str] = []
     try:
         config = config_mod.load(path(args), warnings=warnings)

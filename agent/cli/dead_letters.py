@@ -9,8 +9,6 @@ from typing import Any
 import orjson
 
 from agent.cli import config_option
-from agent.dead_letter_replay import replay
-from spool import Spool, SpoolError, dead_letters
 
 HELP = """Records an endpoint refused for good (with its answer) and lines that could not be
 parsed or were too long (with file and byte offset) are kept as dead letters.
@@ -42,6 +40,8 @@ def _record(raw: bytes) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.dead_letter_replay import replay
+    from spool import Spool, SpoolError, dead_letters
     config = config_option.load(args, quiet_warnings=True)
     if not config.agent.spool.exists():
         print(f"logspool dead-letters: no spool at {config.agent.spool}", file=sys.stderr)

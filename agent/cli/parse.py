@@ -5,8 +5,6 @@ import argparse
 import socket
 import sys
 
-from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.sources.identity import FINGERPRINT_BYTES, fingerprint_of_head
 from parsers import FORMATS, ParseError, parser_for
 
 HELP = """Parse FILE with a format and print each record as a JSON line on stdout. Lines that do
@@ -28,6 +26,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.envelope import EnvelopeEncoder, file_record_id
+    from agent.sources.identity import FINGERPRINT_BYTES, fingerprint_of_head
     parser = parser_for(args.format)
     encoder = EnvelopeEncoder(args.source, args.format, socket.gethostname(), None)
     out = sys.stdout.buffer

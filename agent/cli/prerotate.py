@@ -6,8 +6,6 @@ import os
 import sys
 
 from agent.cli import config_option
-from agent.pipeline import file_sources
-from spool import Spool, SpoolError
 
 HELP = """Read FILE to its end into the spool and commit, then exit 0. Meant for logrotate's
 prerotate hook (with copytruncate, nothing written before the copy can then be lost).
@@ -30,6 +28,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.pipeline import file_sources
+    from spool import Spool, SpoolError
     config = config_option.load(args, quiet_warnings=True)
     missing = [f for f in args.files if not os.path.isfile(f)]
     if missing:

@@ -5,8 +5,6 @@ import argparse
 import sys
 
 from agent.cli import config_option
-from agent.daemon import Daemon
-from spool import SpoolError, SpoolLocked
 
 HELP = """Tail every source, spool records durably, deliver them to every sink, forever.
 
@@ -28,6 +26,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent.daemon import Daemon
+    from spool import SpoolError, SpoolLocked
     config = config_option.load(args)
     try:
         return Daemon(config_option.path(args), config).run(once=args.once)

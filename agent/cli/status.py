@@ -6,9 +6,7 @@ import sys
 
 import orjson
 
-from agent import status
 from agent.cli import config_option
-from spool import Spool, SpoolError
 
 HELP = """Show per source the files, offsets and bytes behind; per sink the backlog (records,
 bytes, oldest age), the last error and the next retry; whether reading is paused.
@@ -29,6 +27,8 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from agent import status
+    from spool import Spool, SpoolError
     config = config_option.load(args, quiet_warnings=True)
     if not config.agent.spool.exists():
         print(f"logspool status: no spool at {config.agent.spool} yet (has `logspool run` started?)",
