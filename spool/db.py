@@ -12,7 +12,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import apsw
 
@@ -35,6 +35,28 @@ def _write_lock(path: Path) -> threading.Lock:
     key = os.path.realpath(path)
     with _write_locks_guard:
         return _write_locks.setdefault(key, threading.Lock())
+
+
+def _busy_handler() -> Callable[[int], bool]:
+    """Wait for another process's write lock in short steps, up to BUSY_TIMEOUT_MS.
+
+    SQLite's own busy timeout sleeps 1, 2, 5, 10 … up to 100 ms between tries; the reader
+    and the drain process, which take turns on the write lock all the time, lost 5–7 %
+    of a backfill in those sleeps. Half a millisecond, then 5 ms after 50 tries, keeps a
+    waiter close behind the holder without spinning.
+    """
+    since = [0.0]
+
+    def handler(tries: int) -> bool:
+        now = time.monotonic()
+        if tries == 0:
+            since[0] = now
+        if (now - since[0]) * 1000 >= BUSY_TIMEOUT_MS:
+            return False
+        time.sleep(0.0005 if tries < 50 else 0.005)
+        return True
+
+    return handler
 
 
 def _translate(exc: apsw.Error, path: Path) -> SpoolError:
@@ -70,7 +92,7 @@ class Spool:
         flags = apsw.SQLITE_OPEN_READONLY if self.readonly else (apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         try:
             db = apsw.Connection(str(self.path), flags=flags)
-            db.set_busy_timeout(BUSY_TIMEOUT_MS)
+            db.set_busy_handler(_busy_handler())
             if not self.readonly:
                 # Chunks are ~1 MiB blobs: 64 KiB pages cut their overflow chains 16-fold
                 # (only takes effect when the file is created).
