@@ -42,7 +42,10 @@ class Daemon:
         lock.acquire()  # SpoolLocked goes to the CLI, which says who holds it
         self._lock = lock
         self.signals.install()
-        spool = Spool(self.config.agent.spool, check=True)
+        spool = self._open_spool()
+        if spool is None:
+            lock.release()
+            return 0
         try:
             while True:
                 outcome = self._serve(spool, once)
@@ -52,6 +55,18 @@ class Daemon:
         finally:
             spool.close()
             lock.release()
+
+    def _open_spool(self) -> Optional[Spool]:
+        """Open (and check) the spool; while another process holds its write lock — a
+        `prerotate` creating it, say — wait and say so, until stopped."""
+        while True:
+            try:
+                return Spool(self.config.agent.spool, check=True)
+            except SpoolBusy as exc:
+                log.warning("Spool busy at start; retrying.", extra={"error": str(exc)})
+                self.signals.sleep(1.0)
+                if self.signals.stop:
+                    return None
 
     def _reload(self) -> None:
         self.signals.reload = False
