@@ -14,6 +14,7 @@ from typing import Optional
 
 from agent import config as config_mod
 from agent import logs
+from agent.logs import RateLimit
 from agent.config import Config, ConfigError
 from agent.drain_process import DrainProcess
 from agent.pipeline import file_sources
@@ -33,6 +34,7 @@ class Daemon:
         self.config_path = config_path
         self.config = config
         self.signals = SignalFlags()
+        self._quiet = RateLimit(30.0)
         self.paused_reason: Optional[str] = None
         self._last_prune = 0.0
 
@@ -126,13 +128,17 @@ class Daemon:
                 self._pause(spool, str(exc))
                 continue
             except SpoolBusy as exc:
-                log.warning("Spool busy; will retry.", extra={"source": source.name, "error": str(exc)})
+                if self._quiet.allow("busy"):
+                    log.warning("Spool busy; will retry.", extra={"source": source.name, "error": str(exc)})
                 continue
             except OSError as exc:
-                log.warning("Read error; will retry.", extra={"source": source.name, "error": str(exc)})
+                if self._quiet.allow(f"read:{source.name}"):
+                    log.warning("Read error; will retry (logged every 30 s).",
+                                extra={"source": source.name, "error": str(exc)})
                 continue
             except Exception:  # a bug must not stop the other sources or the drains
-                log.exception("Unexpected error while reading; will retry.", extra={"source": source.name})
+                if self._quiet.allow(f"bug:{source.name}"):
+                    log.exception("Unexpected error while reading; will retry.", extra={"source": source.name})
                 self.signals.sleep(1.0)
                 continue
             moved = moved or result.bytes > 0

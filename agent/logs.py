@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import Callable
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -36,3 +37,24 @@ def setup(level: str = "info") -> None:
         handler._logspool = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.propagate = False
+
+
+class RateLimit:
+    """Says whether a repeated message may be logged now: at most once per `every`
+    seconds per key (Vector: 10 s; Litestream: 30 s). An unreadable file polled four
+    times a second must not write four log lines a second."""
+
+    def __init__(self, every: float = 30.0, clock: Callable[[], float] | None = None) -> None:
+        self.every = every
+        self.clock = clock or time.monotonic
+        self._last: dict[str, float] = {}
+        self.suppressed: dict[str, int] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.every:
+            self.suppressed[key] = self.suppressed.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        return True

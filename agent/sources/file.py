@@ -29,6 +29,7 @@ from typing import Callable, Optional
 
 
 from agent.envelope import EnvelopeEncoder, file_record_id
+from agent.logs import RateLimit
 from agent.sources.file_config import Config as Config  # re-exported: `file.Config` is the public name
 from agent.sources.identity import (FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, last_line_end, marker,
                                     verify)
@@ -38,6 +39,7 @@ from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
 
 log = logging.getLogger("logspool.source.file")
+_quiet = RateLimit(30.0)
 
 READ_BLOCK = 4 << 20          # bytes read per file per step: bounds memory and lock time
 
@@ -122,7 +124,9 @@ class FileSource:
         try:
             return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
-            log.warning("Cannot open file.", extra={"source": self.name, "path": path, "error": exc.strerror})
+            if _quiet.allow(f"open:{path}"):
+                log.warning("Cannot open file; will retry (logged every 30 s).",
+                            extra={"source": self.name, "path": path, "error": exc.strerror})
             return None
 
     def _adopt(self, path: str, st: os.stat_result) -> Optional[Tracked]:
