@@ -51,6 +51,8 @@ class Daemon:
         try:
             while True:
                 outcome = self._serve(spool, once)
+                if outcome == "stuck":
+                    return 1
                 if outcome != "reload":
                     return 0
                 self._reload()
@@ -106,7 +108,7 @@ class Daemon:
                     drains.notify()
                     continue
                 if once and all(s.drained() for s in sources) and self._delivered(spool):
-                    return "done"
+                    return "stuck" if self._stuck(spool) else "done"
                 self._prune(spool)
                 self.signals.sleep(self.config.agent.poll_interval)
             return "stop"
@@ -175,6 +177,19 @@ class Daemon:
         state = spool.get_state()
         return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks
                    if f"sink:{s.name}" not in state)
+
+    def _stuck(self, spool: Spool) -> bool:
+        """With --once: records left for a stopped sink mean the run did not do its job."""
+        state = spool.get_state()
+        stuck = False
+        for sink in self.config.sinks:
+            reason = state.get(f"sink:{sink.name}")
+            left = chunks.backlog(spool.db, sink.name).records
+            if reason and left:
+                log.error("Records left undelivered: the sink is stopped.",
+                          extra={"sink": sink.name, "records": left, "error": reason})
+                stuck = True
+        return stuck
 
     def _prune(self, spool: Spool) -> None:
         now = time.time()

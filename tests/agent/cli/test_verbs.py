@@ -118,3 +118,17 @@ def test_prerotate_spools_a_file_to_its_end_without_a_daemon(tmp_path: Path) -> 
     assert r.returncode == 0 and "spooled 2 records" in r.stderr
     assert logspool("run", "--once", "--config", str(cfg), cwd=tmp_path).returncode == 0
     assert len((tmp_path / "out.ndjson").read_text().splitlines()) == 2
+
+
+def test_run_once_exits_1_when_a_misconfigured_sink_keeps_the_records(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text("a\n")
+    rx = HttpReceiver(plan=lambda number, records: (401, {}))
+    try:
+        cfg = make_site(tmp_path, {"name": "rx", "type": "http", "url": rx.url})
+        r = logspool("run", "--once", "--config", str(cfg), cwd=tmp_path)
+        assert r.returncode == 1
+        assert "Records left undelivered: the sink is stopped." in r.stderr and "HTTP 401" in r.stderr
+        status = json.loads(logspool("status", "--json", "--config", str(cfg), cwd=tmp_path).stdout)
+        assert status["sinks"][0]["backlog_records"] == 1 and status["sinks"][0]["state"].startswith("stopped")
+    finally:
+        rx.stop()
