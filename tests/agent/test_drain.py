@@ -51,6 +51,20 @@ class RecordingBackoff(Backoff):
         return 0.0
 
 
+def in_turn(*outcomes: Outcome) -> Callable[[list[str]], Outcome]:
+    """Answer each send with the next outcome."""
+    answers = iter(outcomes)
+    return lambda _ids: next(answers)
+
+
+def misconfigured(reason: str) -> Callable[[list[str]], Outcome]:
+    return lambda _ids: Misconfigured(reason)
+
+
+def reject_or_deliver(reject: bool, reason: str) -> Outcome:
+    return Reject(reason) if reject else Delivered()
+
+
 def fill(spool: Spool, n: int, per_chunk: int, sinks: tuple[str, ...] = ("s",)) -> list[str]:
     enc = EnvelopeEncoder("app", "lines", "h", None)
     ids = []
@@ -60,13 +74,15 @@ def fill(spool: Spool, n: int, per_chunk: int, sinks: tuple[str, ...] = ("s",)) 
             for i in range(start, min(n, start + per_chunk)):
                 rid = file_record_id("app", "fp", i, b"x")
                 ids.append(rid)
-                lines.append(enc.encode(rid, FORMATS["lines"](f"SEQ={i}".encode())))
+                parsed = FORMATS["lines"](f"SEQ={i}".encode())
+                assert parsed is not None
+                lines.append(enc.encode(rid, parsed))
             chunks.enqueue(db, "app", b"".join(lines), len(lines), sinks)
     return ids
 
 
 def drain(spool: Spool, sink: ScriptedSink, **cfg: object) -> Drain:
-    config = SinkConfig(name="s", type="test", **cfg)  # type: ignore[arg-type]
+    config = SinkConfig(name="s", type="test", **cfg)
     return Drain(config, sink, spool, threading.Event(), backoff=RecordingBackoff())
 
 
@@ -103,8 +119,7 @@ def test_a_batch_smaller_than_a_chunk_resumes_where_the_last_ack_left_off(spool:
 
 def test_503_is_retried_then_delivered_once(spool: Spool) -> None:
     ids = fill(spool, 5, per_chunk=5)
-    answers = iter([Retry("HTTP 503", after=7.0), Retry("HTTP 500"), Delivered()])
-    sink = ScriptedSink(lambda _: next(answers))
+    sink = ScriptedSink(in_turn(Retry("HTTP 503", after=7.0), Retry("HTTP 500"), Delivered()))
     d = drain(spool, sink)
     run_until_idle(d)
     assert sink.sent == [ids, ids, ids]
@@ -115,7 +130,7 @@ def test_503_is_retried_then_delivered_once(spool: Spool) -> None:
 def test_a_poison_record_is_isolated_by_bisection_and_dead_lettered(spool: Spool) -> None:
     ids = fill(spool, 16, per_chunk=16)
     poison = ids[11]
-    sink = ScriptedSink(lambda batch: Reject("HTTP 400: bad field") if poison in batch else Delivered())
+    sink = ScriptedSink(lambda batch: reject_or_deliver(poison in batch, "HTTP 400: bad field"))
     run_until_idle(drain(spool, sink))
     delivered = [i for b in sink.sent if poison not in b for i in b]
     assert delivered == [i for i in ids if i != poison]
@@ -126,11 +141,10 @@ def test_a_poison_record_is_isolated_by_bisection_and_dead_lettered(spool: Spool
 def test_named_rejections_are_dead_lettered_and_the_rest_resent(spool: Spool) -> None:
     ids = fill(spool, 6, per_chunk=6)
     bad = frozenset({ids[1], ids[4]})
-    answers = iter([Reject("schema", bad), Delivered()])
-    sink = ScriptedSink(lambda _: next(answers))
+    sink = ScriptedSink(in_turn(Reject("schema", bad), Delivered()))
     run_until_idle(drain(spool, sink))
     assert sink.sent[1] == [i for i in ids if i not in bad]
-    assert sorted(d.record_id for d in dead_letters.select(spool.db)) == sorted(bad)
+    assert sorted(str(d.record_id) for d in dead_letters.select(spool.db)) == sorted(bad)
 
 
 def test_misconfigured_stops_the_sink_and_keeps_every_record(spool: Spool) -> None:
@@ -153,7 +167,7 @@ def test_max_retries_dead_letters_the_batch_with_the_last_error(spool: Spool) ->
 
 def test_a_down_sink_does_not_hold_back_another_sink(spool: Spool) -> None:
     ids = fill(spool, 4, per_chunk=2, sinks=("s", "t"))
-    down = ScriptedSink(lambda _: Misconfigured("down"))
+    down = ScriptedSink(misconfigured("down"))
     up = ScriptedSink(lambda _: Delivered())
     with pytest.raises(SinkStopped):
         drain(spool, down).step()
@@ -164,8 +178,7 @@ def test_a_down_sink_does_not_hold_back_another_sink(spool: Spool) -> None:
 
 def test_failure_is_published_for_status(spool: Spool) -> None:
     fill(spool, 1, per_chunk=1)
-    answers = iter([Retry("HTTP 502: bad gateway"), Delivered()])
-    d = drain(spool, ScriptedSink(lambda _: next(answers)))
+    d = drain(spool, ScriptedSink(in_turn(Retry("HTTP 502: bad gateway"), Delivered())))
     d.stop.set()  # the first backoff wait returns at once, as on shutdown
     from agent.drain import _Stopping
     with pytest.raises(_Stopping):

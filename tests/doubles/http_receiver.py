@@ -127,7 +127,7 @@ class HttpReceiver:
     def _accept(self, req: Request) -> None:
         with self._lock:
             for r in req.records:
-                rid = r.get("id")
+                rid = str(r.get("id"))
                 self._counts[rid] += 1
                 self._records.setdefault(rid, r)
 

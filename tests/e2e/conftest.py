@@ -188,7 +188,8 @@ class Agent:
     def status(self) -> dict[str, Any]:
         r = self.cli("status", "--json")
         assert r.returncode == 0, f"logspool status --json exited {r.returncode}: {r.stderr[-2000:]}"
-        return json.loads(r.stdout)
+        status: dict[str, Any] = json.loads(r.stdout)
+        return status
 
     def output_tail(self, chars: int = 6000) -> str:
         try:
@@ -283,7 +284,7 @@ def lines(tmp_path: Path) -> Lines:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Show the tail of every agent's output under a failed test."""
-    outcome = yield
+    outcome: Any = yield
     report = outcome.get_result()
     if report.failed:
         for i, site in enumerate(getattr(item, "_logspool_agents", [])):

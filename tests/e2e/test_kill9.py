@@ -8,6 +8,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -20,7 +21,7 @@ TRIALS = int(os.environ.get("LOGSPOOL_KILL_TRIALS", "20"))
 SEED = int(os.environ.get("LOGSPOOL_KILL_SEED", "20261122"))
 
 
-def rename_rotator(log: Path, rnd: random.Random, chance: float):
+def rename_rotator(log: Path, rnd: random.Random, chance: float) -> Callable[[], None]:
     """Sometimes rotate as logrotate's `create` does: shift app.log.N up, app.log -> app.log.1."""
     def maybe_rotate() -> None:
         if rnd.random() >= chance:

@@ -34,9 +34,9 @@ def site(tmp_path: Path, sinks: list[dict[str, Any]], agent: dict[str, Any] | No
                  [{"name": "app", "type": "file", "paths": [str(tmp_path / "app.log*")], "format": "lines",
                    "sinks": routes or [s["name"] for s in sinks]}], sinks)
     (tmp_path / "app.log").touch()
-    agent = Agent(tmp_path, cfg, tmp_path / "spool.db", tmp_path / "agent.log")
-    _started.append(agent)
-    return agent, Lines(tmp_path / "app.log")
+    daemon = Agent(tmp_path, cfg, tmp_path / "spool.db", tmp_path / "agent.log")
+    _started.append(daemon)
+    return daemon, Lines(tmp_path / "app.log")
 
 
 def lines_in(path: Path) -> int:
