@@ -1,0 +1,241 @@
+"""One suite every sink must pass, driven by the real drain (Vector's assert_sink_compliance,
+Litestream's RunWithReplicaClient).
+
+Each registered sink type has a `Harness` here that can open the sink against a real
+endpoint (a file, a byte stream, a loopback HTTP server), read back the record ids the
+endpoint holds, and make the endpoint fail in a retryable way and recover. A test
+below fails for any sink type in SINKS that has no harness, so a new sink enrols by
+adding one. Backoff waits are zero; the endpoint recovers after a set number of tries.
+"""
+from __future__ import annotations
+
+import errno
+import io
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import orjson
+import pytest
+
+from agent.backoff import Backoff
+from agent.drain import Drain
+from agent.envelope import EnvelopeEncoder, file_record_id
+from agent.sinks import SINKS, Sink
+from agent.sinks import file as file_sink
+from agent.sinks import http as http_sink
+from agent.sinks import stdout as stdout_sink
+from parsers import FORMATS
+from spool import Spool, chunks, dead_letters
+from tests.doubles.http_receiver import HttpReceiver
+
+
+class Harness:
+    can_reject = False
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+
+    def open(self) -> Sink:
+        raise NotImplementedError
+
+    def ids(self) -> list[str]:
+        raise NotImplementedError
+
+    def break_(self) -> None:
+        raise NotImplementedError
+
+    def mend(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FileHarness(Harness):
+    """The target is a symlink: to /dev/full while broken (ENOSPC), to a real file otherwise."""
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.out, self.real = tmp / "out.ndjson", tmp / "real.ndjson"
+        self.real.touch()
+        self.out.symlink_to(self.real)
+
+    def open(self) -> Sink:
+        return file_sink.open(file_sink.Config(name="s", type="file", path=str(self.out)))
+
+    def ids(self) -> list[str]:
+        return [orjson.loads(line)["id"] for line in self.real.read_bytes().splitlines()]
+
+    def break_(self) -> None:
+        self.out.unlink()
+        self.out.symlink_to("/dev/full")
+
+    def mend(self) -> None:
+        self.out.unlink()
+        self.out.symlink_to(self.real)
+
+
+class FlakyStream(io.BytesIO):
+    broken = False
+
+    def write(self, data: Any) -> int:
+        if self.broken:
+            raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
+        return super().write(data)
+
+
+class StdoutHarness(Harness):
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.stream = FlakyStream()
+
+    def open(self) -> Sink:
+        return stdout_sink.StdoutSink(self.stream)
+
+    def ids(self) -> list[str]:
+        return [orjson.loads(line)["id"] for line in self.stream.getvalue().splitlines()]
+
+    def break_(self) -> None:
+        self.stream.broken = True
+
+    def mend(self) -> None:
+        self.stream.broken = False
+
+
+class HttpHarness(Harness):
+    can_reject = True
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.broken = False
+        self.rx = HttpReceiver(plan=lambda n, records: (503, {"Retry-After": "0"}) if self.broken else None,
+                               reject_markers=[b"POISON"])
+
+    def open(self) -> Sink:
+        return http_sink.open(http_sink.Config(name="s", type="http", url=self.rx.url, timeout="5s"))
+
+    def ids(self) -> list[str]:
+        return [rid for rid, count in sorted(self.rx.id_counts().items()) for _ in range(count)]
+
+    def break_(self) -> None:
+        self.broken = True
+
+    def mend(self) -> None:
+        self.broken = False
+
+    def close(self) -> None:
+        self.rx.stop()
+
+
+HARNESSES: dict[str, Callable[[Path], Harness]] = {"file": FileHarness, "stdout": StdoutHarness,
+                                                   "http": HttpHarness}
+
+
+class MendingBackoff(Backoff):
+    """No waiting; the endpoint is mended after `after` failed attempts."""
+
+    def __init__(self, mend: Callable[[], None], after: int = 3) -> None:
+        super().__init__(1.0, 1.0, rand=lambda: 0.0)
+        self.mend, self.after, self.failures = mend, after, 0
+
+    def delay(self, attempt: int, retry_after: Optional[float] = None) -> float:
+        self.failures += 1
+        if self.failures == self.after:
+            self.mend()
+        return 0.0
+
+
+def fill(spool: Spool, n: int, poison: Optional[int] = None) -> list[str]:
+    enc = EnvelopeEncoder("app", "lines", "h", None)
+    ids, lines = [], []
+    for i in range(n):
+        text = "POISON" if i == poison else f"SEQ={i}"
+        rid = file_record_id("app", "fp", i * 100, text.encode())
+        parsed = FORMATS["lines"](text.encode())
+        assert parsed is not None
+        ids.append(rid)
+        lines.append(enc.encode(rid, parsed))
+    with spool.transaction() as db:
+        for start in range(0, n, 400):
+            part = lines[start:start + 400]
+            chunks.enqueue(db, "app", b"".join(part), len(part), ["s"])
+    return ids
+
+
+def drain(spool: Spool, sink: Sink, backoff: Optional[Backoff] = None) -> Drain:
+    from agent.sinks.base import SinkConfig
+    return Drain(SinkConfig(name="s", type="x", batch_records=250), sink, spool, threading.Event(),
+                 backoff=backoff or Backoff(1.0, 1.0, rand=lambda: 0.0))
+
+
+def until_idle(d: Drain) -> None:
+    for _ in range(1000):
+        if not d.step():
+            return
+    raise AssertionError("the drain never went idle")
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    h = HARNESSES[request.param](tmp_path)
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool.db")
+
+
+def test_every_registered_sink_has_a_conformance_harness() -> None:
+    assert set(HARNESSES) == set(SINKS)
+
+
+def test_every_record_arrives_once_by_id_in_order(harness: Harness, spool: Spool) -> None:
+    ids = fill(spool, 1000)
+    until_idle(drain(spool, harness.open()))
+    assert harness.ids() == (sorted(ids) if isinstance(harness, HttpHarness) else ids)
+    assert chunks.backlog(spool.db, "s").records == 0
+
+
+def test_a_retryable_failure_delays_delivery_but_loses_and_repeats_nothing(harness: Harness, spool: Spool) -> None:
+    ids = fill(spool, 600)
+    harness.break_()
+    backoff = MendingBackoff(harness.mend, after=3)
+    until_idle(drain(spool, harness.open(), backoff))
+    assert backoff.failures == 3
+    assert sorted(harness.ids()) == sorted(ids)
+
+
+def test_a_crash_between_send_and_ack_repeats_only_that_batch_with_the_same_ids(harness: Harness,
+                                                                                spool: Spool) -> None:
+    ids = fill(spool, 600)
+    sink = harness.open()
+    real_send = sink.send
+
+    def send_then_crash(payload: object) -> Any:
+        real_send(payload)
+        raise SystemExit("killed after the endpoint acknowledged, before the spool did")
+
+    sink.send = send_then_crash  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        drain(spool, sink).step()
+    until_idle(drain(spool, harness.open()))  # the next run
+    got = harness.ids()
+    assert sorted(set(got)) == sorted(ids)
+    repeated = sorted(i for i in set(got) if got.count(i) > 1)
+    assert repeated == sorted(ids[:250])  # exactly the first batch, each with its own id
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, h in HARNESSES.items() if getattr(h, "can_reject", False)))
+def test_a_refused_record_lands_in_dead_letters_and_the_rest_arrive(kind: str, tmp_path: Path, spool: Spool) -> None:
+    """Only endpoints that can refuse a record (a file or a stream cannot) run this."""
+    harness = HARNESSES[kind](tmp_path)
+    try:
+        ids = fill(spool, 300, poison=123)
+        until_idle(drain(spool, harness.open()))
+        assert sorted(harness.ids()) == sorted(i for i in ids if i != ids[123])
+        assert [d.record_id for d in dead_letters.select(spool.db)] == [ids[123]]
+    finally:
+        harness.close()
