@@ -201,5 +201,10 @@ class Daemon:
                 removed = checkpoints.prune(db, now - self.config.agent.checkpoint_ttl)
             if removed:
                 log.info("Forgot checkpoints of files gone for a while.", extra={"rows": removed})
+            # Give disk back after a backlog drained: 64 MiB a tick at most, so a large
+            # spool shrinks without holding the write lock for long.
+            freed = spool.shrink(max_pages=1024)
+            if freed:
+                log.info("Spool shrank.", extra={"freed": format_size(freed)})
         except SpoolError as exc:
             log.warning("Checkpoint pruning failed; will retry.", extra={"error": str(exc)})

@@ -96,7 +96,10 @@ class Spool:
             if not self.readonly:
                 # Chunks are ~1 MiB blobs: 64 KiB pages cut their overflow chains 16-fold
                 # (only takes effect when the file is created).
-                db.execute("PRAGMA page_size=65536")
+                if db.execute("PRAGMA page_count").get == 0:  # a new file: settings only a new file takes
+                    db.execute("PRAGMA page_size=65536")
+                    # Lets `shrink()` give disk space back after a backlog drained.
+                    db.execute("PRAGMA auto_vacuum=INCREMENTAL")
                 db.execute("PRAGMA journal_mode=WAL")
                 # NORMAL in WAL: a power cut may lose the last transactions, never corrupt;
                 # records and their checkpoint share a transaction, so a lost one is re-read.
@@ -160,6 +163,26 @@ class Spool:
             return list(self.db.execute(sql, params))
         except apsw.Error as exc:
             raise _translate(exc, self.path) from None
+
+    def shrink(self, max_pages: Optional[int] = None) -> int:
+        """Return free pages to the filesystem (all, or at most `max_pages`); bytes freed.
+
+        After an outage the spool file keeps the size of its largest backlog; an operator
+        expects the disk back once it drained. Only a spool created with auto_vacuum
+        (every spool this version creates) can shrink; others return 0.
+        """
+        try:
+            if self.db.execute("PRAGMA auto_vacuum").get != 2:
+                return 0
+            size = int(self.db.execute("PRAGMA page_size").get)
+            before = int(self.db.execute("PRAGMA freelist_count").get)
+            with self._lock:
+                # one page per step: the cursor must be run to its end
+                self.db.execute(f"PRAGMA incremental_vacuum({int(max_pages) if max_pages else 0})").fetchall()
+            after = int(self.db.execute("PRAGMA freelist_count").get)
+        except apsw.Error as exc:
+            raise _translate(exc, self.path) from None
+        return (before - after) * size
 
     def used_bytes(self) -> int:
         """Bytes of the spool file in use (pages minus free pages): what the size cap limits."""
