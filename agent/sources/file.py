@@ -1,8 +1,8 @@
 """The `file` source: poll-based tailing of glob patterns, committed to the spool with its checkpoint.
 
 Polling, not inotify, because head nodes keep logs on NFS, GPFS and Lustre, where
-inotify sees nothing. One `poll()` is one step: find files, read what is new, commit
-records and the new offset in one transaction per block. Tests drive `poll()`
+inotify sees nothing. One `step()` is one poll: find files, read what is new, commit
+records and the new offset in one transaction per block. Tests drive `step()`
 directly; nothing here sleeps.
 
 Rotation cases and what happens:
@@ -26,7 +26,6 @@ import stat as stat_mod
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
-
 
 from agent.envelope import EnvelopeEncoder, file_record_id
 from agent.logs import RateLimit
@@ -68,7 +67,7 @@ class FileSource:
 
     def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
                  paths: Optional[list[str]] = None, clock: Callable[[], float] = time.time,
-                 write_checkpoints: bool = True, read_block: int = READ_BLOCK) -> None:
+                 read_block: int = READ_BLOCK) -> None:
         self.config = config
         self.name = config.name
         self.spool = spool
@@ -77,10 +76,8 @@ class FileSource:
         self.text = TEXT_RECORDS.get(config.format)
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
-        self.write_checkpoints = write_checkpoints
         self.read_block = read_block  # the spool may overshoot its cap by one block's records
         self.tracked: dict[int, Tracked] = {}   # checkpoint id -> Tracked
-        self._next_temp_id = -1                 # ids for rows never written (--dont-write)
         self.first_start = not spool.query("SELECT 1 FROM checkpoints WHERE source=? LIMIT 1", (self.name,))
 
     # ---- discovery -------------------------------------------------------------------
@@ -140,11 +137,7 @@ class FileSource:
             return None
         with self.spool.transaction() as db:
             cp = self._identify(db, fd, path, fst)
-            if self.write_checkpoints:
-                checkpoints.save(db, cp)
-            else:
-                cp.id = self._next_temp_id
-                self._next_temp_id -= 1
+            checkpoints.save(db, cp)
         assert cp.id is not None
         t = Tracked(cp, fd, self.clock())
         self.tracked[cp.id] = t
@@ -159,8 +152,7 @@ class FileSource:
                 row.path, row.state = path, "active"
                 return row
             row.state = "gone"
-            if self.write_checkpoints:
-                checkpoints.save(db, row)  # type: ignore[arg-type]
+            checkpoints.save(db, row)  # type: ignore[arg-type]
             log.info("Inode reused or file rewritten; reading it from the start.",
                      extra={"source": self.name, "path": path})
         if fp is not None:
@@ -297,7 +289,7 @@ class FileSource:
         cp = t.cp
         new_marker = marker(t.fd, new_offset)
         with self.spool.transaction() as db:
-            if self.write_checkpoints and cp.id is not None:
+            if cp.id is not None:
                 current = checkpoints.get(db, cp.id)
                 if current is None or current.offset != cp.offset or current.state != cp.state:
                     # `prerotate` (or another reader) committed this file meanwhile: drop our
@@ -310,8 +302,7 @@ class FileSource:
             for rid, raw, reason in dead:
                 dead_letters.add(db, None, self.name, rid, raw, reason)
             cp.offset, cp.skip_line, cp.fingerprint, cp.marker = new_offset, skip_line, fp, new_marker
-            if self.write_checkpoints:
-                checkpoints.save(db, cp)
+            checkpoints.save(db, cp)
 
     def _restart_generation(self, t: Tracked) -> None:
         """Truncation: retire the old generation's row (a copy may still adopt it), start at 0."""
@@ -319,15 +310,11 @@ class FileSource:
         old = t.cp
         new = Checkpoint(None, self.name, old.dev, old.ino, fingerprint(t.fd), old.path, 0, None, False, "active")
         with self.spool.transaction() as db:
-            if self.write_checkpoints:
-                current = checkpoints.get(db, old.id) if old.id is not None and old.id > 0 else None
-                if current is not None and current.state == "active":
-                    current.state = "truncated"
-                    checkpoints.save(db, current)
-                checkpoints.save(db, new)
-            else:
-                new.id = self._next_temp_id
-                self._next_temp_id -= 1
+            current = checkpoints.get(db, old.id) if old.id is not None else None
+            if current is not None and current.state == "active":
+                current.state = "truncated"
+                checkpoints.save(db, current)
+            checkpoints.save(db, new)
         del self.tracked[old.id]  # type: ignore[arg-type]
         assert new.id is not None
         t.cp, t.last_growth = new, self.clock()   # same handle, same inode: a new generation
@@ -338,7 +325,7 @@ class FileSource:
             os.close(t.fd)
             t.fd = None
         t.cp.state = state
-        if self.write_checkpoints and t.cp.id is not None and t.cp.id > 0:
+        if t.cp.id is not None:
             with self.spool.transaction() as db:
                 current = checkpoints.get(db, t.cp.id)
                 if current is not None and current.state in checkpoints.LIVE_STATES:
