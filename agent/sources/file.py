@@ -25,7 +25,7 @@ import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from agent.envelope import EnvelopeEncoder, file_record_id
 from agent.logs import RateLimit
@@ -36,6 +36,9 @@ from agent.sources.line_block import encode_block, skip_to_newline
 from parsers import TEXT_RECORDS, Parser, parser_for
 from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
+
+if TYPE_CHECKING:
+    import apsw
 
 log = logging.getLogger("logspool.source.file")
 _quiet = RateLimit(30.0)
@@ -143,20 +146,20 @@ class FileSource:
         self.tracked[cp.id] = t
         return t
 
-    def _identify(self, db: object, fd: int, path: str, st: os.stat_result) -> Checkpoint:
+    def _identify(self, db: "apsw.Connection", fd: int, path: str, st: os.stat_result) -> Checkpoint:
         fp = fingerprint(fd)
-        for row in checkpoints.by_inode(db, self.name, st.st_dev, st.st_ino):  # type: ignore[arg-type]
+        for row in checkpoints.by_inode(db, self.name, st.st_dev, st.st_ino):
             if row.id in self.tracked:
                 continue
             if verify(fd, row, st.st_size, fp):
                 row.path, row.state = path, "active"
                 return row
             row.state = "gone"
-            checkpoints.save(db, row)  # type: ignore[arg-type]
+            checkpoints.save(db, row)
             log.info("Inode reused or file rewritten; reading it from the start.",
                      extra={"source": self.name, "path": path})
         if fp is not None:
-            for row in checkpoints.by_fingerprint(db, self.name, fp):  # type: ignore[arg-type]
+            for row in checkpoints.by_fingerprint(db, self.name, fp):
                 if row.id in self.tracked and self.tracked[row.id].fd is not None and \
                         (row.dev, row.ino) == (st.st_dev, st.st_ino):
                     continue
@@ -315,8 +318,8 @@ class FileSource:
                 current.state = "truncated"
                 checkpoints.save(db, current)
             checkpoints.save(db, new)
-        del self.tracked[old.id]  # type: ignore[arg-type]
-        assert new.id is not None
+        assert old.id is not None and new.id is not None
+        del self.tracked[old.id]
         t.cp, t.last_growth = new, self.clock()   # same handle, same inode: a new generation
         self.tracked[new.id] = t
 
