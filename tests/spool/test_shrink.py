@@ -15,7 +15,7 @@ def test_a_drained_spool_shrinks_back(tmp_path: Path) -> None:
     spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     full = os.path.getsize(tmp_path / "spool.db")
     with spool.transaction() as db:
-        chunks.ack(db, "s", [(int(cid), 1, 1) for (cid,) in db.execute("SELECT id FROM chunks").fetchall()])
+        chunks.ack(db, "s", [(cid, 1, 1) for (cid,) in spool.query("SELECT id FROM chunks")])
     freed = spool.shrink()
     spool.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert full > 20 << 20 and freed > 19 << 20
