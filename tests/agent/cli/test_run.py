@@ -52,6 +52,15 @@ def test_sigterm_finishes_and_exits_0(tmp_path: Path) -> None:
     assert "Stopped." in agent.output_tail()
 
 
+def test_sigint_also_finishes_and_exits_0(tmp_path: Path) -> None:
+    agent, lines = site(tmp_path, [{"name": "out", "type": "file", "path": str(tmp_path / "out.ndjson")}])
+    agent.start()
+    lines.write(5)
+    assert wait_until(lambda: lines_in(tmp_path / "out.ndjson") == 5, 20), agent.output_tail()
+    os.killpg(agent.proc.pid, signal.SIGINT)  # type: ignore[union-attr]
+    assert agent.proc.wait(15) == 0  # type: ignore[union-attr]
+
+
 def test_sighup_reloads_the_config_and_a_new_route_takes_effect(tmp_path: Path) -> None:
     sinks = [{"name": "a", "type": "file", "path": str(tmp_path / "a.ndjson")},
              {"name": "b", "type": "file", "path": str(tmp_path / "b.ndjson")}]

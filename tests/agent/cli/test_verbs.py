@@ -132,3 +132,20 @@ def test_run_once_exits_1_when_a_misconfigured_sink_keeps_the_records(tmp_path: 
         assert status["sinks"][0]["backlog_records"] == 1 and status["sinks"][0]["state"].startswith("stopped")
     finally:
         rx.stop()
+
+
+def test_purge_deletes_only_the_dead_letters_asked_for(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text("POISON 1\nok\nPOISON 2\n")
+    rx = HttpReceiver(reject_markers=["POISON"])
+    try:
+        cfg = make_site(tmp_path, {"name": "rx", "type": "http", "url": rx.url})
+        assert logspool("run", "--once", "--config", str(cfg), cwd=tmp_path).returncode == 0
+        listed = [json.loads(line) for line in
+                  logspool("dead-letters", "list", "--json", "--config", str(cfg), cwd=tmp_path).stdout.splitlines()]
+        assert len(listed) == 2
+        r = logspool("dead-letters", "purge", "--id", str(listed[0]["id"]), "--config", str(cfg), cwd=tmp_path)
+        assert r.returncode == 0 and "purged 1 dead letter(s)" in r.stderr
+        left = logspool("dead-letters", "list", "--json", "--config", str(cfg), cwd=tmp_path).stdout.splitlines()
+        assert [json.loads(line)["id"] for line in left] == [listed[1]["id"]]
+    finally:
+        rx.stop()
