@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+from agent.acker import Acker
 from agent.backoff import Backoff
 from agent.envelope import record_id, split_lines
 from agent.sinks.base import Batch, Delivered, Misconfigured, Reject, Retry, Sink, SinkConfig
@@ -40,8 +41,9 @@ class _Stopping(Exception):
 class Drain:
     def __init__(self, config: SinkConfig, sink: Sink, spool: Spool, stop: threading.Event,
                  wake: Optional[threading.Event] = None, backoff: Optional[Backoff] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, acker: Optional[Acker] = None) -> None:
         self.config = config
+        self.acker = acker  # None: acks are committed in line (tests, one-off use)
         self.name = config.name
         self.sink = sink
         self.spool = spool
@@ -79,7 +81,8 @@ class Drain:
     def step(self) -> bool:
         """Deliver one batch; False when there was nothing to deliver."""
         cfg = self.config
-        leased = chunks.lease(self.spool.db, self.name, cfg.batch_records, cfg.batch_bytes)
+        leased = chunks.lease(self.spool.db, self.name, cfg.batch_records, cfg.batch_bytes,
+                              done_for=self.acker.done_for() if self.acker else None)
         if not leased:
             return False
         parts: list[bytes] = []
@@ -174,6 +177,11 @@ class Drain:
                 break
             progress.append((chunk_id, done + min(taken, upto - start), total))
             start += taken
+        if self.acker is not None:
+            if not dead:
+                self.acker.push(progress)  # committed behind us; leasing already sees it
+                return
+            self.acker.flush()  # acks are absolute counts: queued ones must land first
         sources = self._sources(segments)
         with self.spool.transaction() as db:
             for index, reason in dead:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from agent.config import Config
+from agent.acker import Acker
 from agent.drain import Drain
 from agent.envelope import EnvelopeEncoder
 from agent.sinks import SINKS, Sink, SinkConfig
@@ -67,7 +68,8 @@ class Drains:
                 continue
             spool = Spool(spool_path)
             self._spools.append(spool)
-            drain = Drain(sink_config, open_sink(sink_config), spool, self.stop, self.wake)
+            drain = Drain(sink_config, open_sink(sink_config), spool, self.stop, self.wake,
+                          acker=Acker(sink_config.name, spool_path))
             self.drains.append(drain)
 
     def start(self) -> None:
@@ -89,6 +91,8 @@ class Drains:
         for thread in self.threads:
             thread.join(timeout)
         for drain in self.drains:
+            if drain.acker is not None:
+                drain.acker.close()  # commit the acks of what was delivered
             drain.sink.close()
         for spool in self._spools:
             spool.close()

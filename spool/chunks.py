@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 import apsw
 
@@ -36,13 +36,22 @@ def enqueue(db: apsw.Connection, source: str, payload: bytes, records: int, sink
     return chunk_id
 
 
-def lease(db: apsw.Connection, sink: str, max_records: int, max_bytes: int, limit: int = 64) -> list[Leased]:
-    """The oldest undelivered chunks for `sink`, enough to fill one batch (order = chunk id)."""
+def lease(db: apsw.Connection, sink: str, max_records: int, max_bytes: int, limit: int = 64,
+          done_for: Optional[Mapping[int, int]] = None) -> list[Leased]:
+    """The oldest undelivered chunks for `sink`, enough to fill one batch (order = chunk id).
+
+    `done_for` is progress the caller made but has not committed yet (chunk id ->
+    records done); it overrides the stored `done`, and chunks it completes are skipped.
+    """
     out: list[Leased] = []
     records = size = 0
     for chunk_id, done, source, n, nbytes, payload in db.execute(
             "SELECT d.chunk_id, d.done, c.source, c.records, c.bytes, c.payload FROM deliveries d "
             "JOIN chunks c ON c.id = d.chunk_id WHERE d.sink=? ORDER BY d.chunk_id LIMIT ?", (sink, limit)):
+        if done_for:
+            done = max(done, done_for.get(chunk_id, 0))
+            if done >= n:
+                continue
         out.append(Leased(chunk_id, source, done, n, payload))
         records += n - done
         size += nbytes * (n - done) // max(n, 1)

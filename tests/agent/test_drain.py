@@ -193,3 +193,39 @@ def test_record_ids_of_a_batch_are_read_from_the_spooled_lines(spool: Spool) -> 
     batch = Batch(parts=[payload], count=3)
     assert batch.ids() == ids and [record_id(r) for r in batch.records] == ids
     assert batch.key() == Batch(list(batch.records)).key()
+
+
+def test_with_acks_behind_the_drain_nothing_is_sent_twice_and_all_is_acked_on_close(tmp_path: Path,
+                                                                                   spool: Spool) -> None:
+    from agent.acker import Acker
+    ids = fill(spool, 2000, per_chunk=100)
+    sink = ScriptedSink(lambda _: Delivered())
+    acker = Acker("s", tmp_path / "spool.db")
+    d = Drain(SinkConfig(name="s", type="test", batch_records=100), sink, spool, threading.Event(), acker=acker)
+    run_until_idle(d)
+    acker.close()
+    assert [i for b in sink.sent for i in b] == ids
+    assert spool.query("SELECT count(*) FROM deliveries") == [(0,)]
+
+
+def test_acks_lost_in_a_crash_mean_those_batches_are_sent_again_with_the_same_ids(tmp_path: Path,
+                                                                                  spool: Spool) -> None:
+    from agent.acker import Acker
+
+    class DeadAcker(Acker):
+        """Queues acks and never commits them: the process died before it could."""
+
+        def _run(self) -> None:
+            return
+
+    ids = fill(spool, 300, per_chunk=100)
+    first = ScriptedSink(lambda _: Delivered())
+    d = Drain(SinkConfig(name="s", type="test", batch_records=100), first, spool, threading.Event(),
+              acker=DeadAcker("s", tmp_path / "spool.db"))
+    for _ in range(3):  # three batches fit in the ack queue (MAX_QUEUED)
+        d.step()
+    assert not d.step()  # leasing already knows all three were delivered
+    after_crash = ScriptedSink(lambda _: Delivered())
+    run_until_idle(drain(Spool(tmp_path / "spool.db"), after_crash, batch_records=100))
+    assert [i for b in first.sent for i in b] == ids
+    assert [i for b in after_crash.sent for i in b] == ids
