@@ -178,6 +178,9 @@ class Daemon:
         return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks
                    if f"sink:{s.name}" not in state)
 
+    def _delivered_all(self, spool: Spool) -> bool:
+        return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks)
+
     def _stuck(self, spool: Spool) -> bool:
         """With --once: records left for a stopped sink mean the run did not do its job."""
         state = spool.get_state()
@@ -201,9 +204,8 @@ class Daemon:
                 removed = checkpoints.prune(db, now - self.config.agent.checkpoint_ttl)
             if removed:
                 log.info("Forgot checkpoints of files gone for a while.", extra={"rows": removed})
-            # Give disk back after a backlog drained: 64 MiB a tick at most, so a large
-            # spool shrinks without holding the write lock for long.
-            freed = spool.shrink(max_pages=1024)
+            # Give disk back once a backlog has drained (with nothing left, VACUUM is quick).
+            freed = spool.shrink() if self._delivered_all(spool) else 0
             if freed:
                 log.info("Spool shrank.", extra={"freed": format_size(freed)})
         except SpoolError as exc:
