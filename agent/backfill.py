@@ -37,16 +37,16 @@ class BackfillResult:
     parse_errors: int = 0
 
 
-def source_config_for(config: Config, path: str, fmt: str, sink: str, source_name: Optional[str]) -> file_source.Config:
-    """The file source config to read `path` with: the configured source that covers it, if any."""
-    name = source_name
-    if name is None:
-        for src in config.sources:
-            if isinstance(src, file_source.Config) and source_matches(src, path):
-                name = src.name
-                break
-    return file_source.Config(name=name or "backfill", type="file", paths=[os.path.abspath(path)], format=fmt,
-                              sinks=[sink], read_from="beginning", rotate_wait=0.0)
+def source_config_for(config: Config, path: str, fmt: str, sink: str,
+                      source_name: Optional[str]) -> tuple[file_source.Config, bool]:
+    """The file source config to read `path` with, and whether a configured (live) source covers it.
+
+    The covering source's name is used, so the ids are the ones `run` gives."""
+    covering = next((src for src in config.sources
+                     if isinstance(src, file_source.Config) and source_matches(src, path)), None)
+    name = source_name or (covering.name if covering else "backfill")
+    return (file_source.Config(name=name, type="file", paths=[os.path.abspath(path)], format=fmt, sinks=[sink],
+                               read_from="beginning", rotate_wait=0.0), covering is not None)
 
 
 class Progress:
@@ -100,8 +100,7 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
     try:
         done_bytes = 0
         for path in files:
-            src_cfg = source_config_for(config, path, fmt, sink, source_name)
-            live = any(isinstance(s, file_source.Config) and source_matches(s, path) for s in config.sources)
+            src_cfg, live = source_config_for(config, path, fmt, sink, source_name)
             reader = file_source.FileSource(src_cfg, spool, encoder_for(config, src_cfg))
             while not should_stop():
                 step = reader.step()
@@ -113,11 +112,8 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
                     drains.notify()
                 if step.bytes == 0 and reader.drained():
                     break
-            if dont_write or not live:
-                for t in list(reader.tracked.values()):
-                    if t.fd is not None:
-                        reader._flush_partial(t, step)  # a static file's last line needs no newline
-                        result.records += 0
+            if dont_write or not live:  # a static file's last line needs no newline
+                result.records += reader.finish().records
             reader.close()
         result.bytes = done_bytes
         last = spool.query("SELECT coalesce(max(id), 0) FROM chunks")[0][0]

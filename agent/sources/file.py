@@ -365,6 +365,14 @@ class FileSource:
         self._commit(t, t.cp.offset + block.consumed, False, fp, block.chunks,
                      [(rid, raw, reason) for rid, raw, reason in block.dead])
 
+    def finish(self) -> StepResult:
+        """Treat every followed file as complete: emit unterminated last lines (static files)."""
+        result = StepResult()
+        for t in list(self.tracked.values()):
+            if t.fd is not None:
+                self._flush_partial(t, result)
+        return result
+
     def drained(self) -> bool:
         """Every tracked file read to its last complete line (for `--once`, `prerotate`, `backfill`)."""
         for t in self.tracked.values():
