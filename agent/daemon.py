@@ -178,9 +178,6 @@ class Daemon:
         return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks
                    if f"sink:{s.name}" not in state)
 
-    def _delivered_all(self, spool: Spool) -> bool:
-        return all(chunks.backlog(spool.db, s.name).records == 0 for s in self.config.sinks)
-
     def _stuck(self, spool: Spool) -> bool:
         """With --once: records left for a stopped sink mean the run did not do its job."""
         state = spool.get_state()
@@ -205,7 +202,7 @@ class Daemon:
             if removed:
                 log.info("Forgot checkpoints of files gone for a while.", extra={"rows": removed})
             # Give disk back once a backlog has drained (with nothing left, VACUUM is quick).
-            freed = spool.shrink() if self._delivered_all(spool) else 0
+            freed = spool.shrink()
             if freed:
                 log.info("Spool shrank.", extra={"freed": format_size(freed)})
         except SpoolError as exc:

@@ -166,10 +166,12 @@ class Spool:
         """Give free space back to the filesystem when it exceeds `min_free_bytes`; bytes freed.
 
         After an outage the spool file keeps the size of its largest backlog; an operator
-        expects the disk back once it drained. Call it when the backlog is empty: VACUUM
-        then copies almost nothing and holds the write lock for milliseconds.
+        expects the disk back once it drained. It does nothing while any chunk is left:
+        with none, VACUUM copies almost nothing and holds the write lock for milliseconds.
         """
         try:
+            if self.db.execute("SELECT 1 FROM chunks LIMIT 1").get is not None:
+                return 0
             size = int(self.db.execute("PRAGMA page_size").get)
             free = int(self.db.execute("PRAGMA freelist_count").get) * size
             if free < min_free_bytes:
