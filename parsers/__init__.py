@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from . import json as _json
 from . import lines as _lines
+from typing import Callable, Optional
+
 from .record import ENVELOPE_KEYS, ParseError, Parsed, Parser
 
 FORMATS: dict[str, Parser] = {
@@ -21,6 +23,11 @@ TEXT_RECORDS: dict[str, tuple[str, str]] = {
     _lines.NAME: (_lines.TYPE, _lines.TEXT_FIELD),
 }
 
+#: Formats whose files, when a writer replaces them, begin by re-containing records of the
+#: previous file (name -> function of the first line giving the byte offset where the new
+#: records start, or None). openlava's lsb.events switch does this (`#<offset>` header).
+HISTORY_OFFSETS: dict[str, Callable[[bytes], Optional[int]]] = {}
+
 
 def parser_for(name: str) -> Parser:
     """The parser registered under `name`; KeyError lists the known names."""
@@ -30,4 +37,4 @@ def parser_for(name: str) -> Parser:
         raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
 
 
-__all__ = ["ENVELOPE_KEYS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]
+__all__ = ["ENVELOPE_KEYS", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]
