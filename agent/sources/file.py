@@ -25,20 +25,17 @@ import os
 import stat as stat_mod
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 from agent.envelope import EnvelopeEncoder, file_record_id
 from agent.logs import RateLimit
 from agent.sources.file_config import Config as Config  # re-exported: `file.Config` is the public name
-from agent.sources.identity import (FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, last_line_end, marker,
-                                    verify)
+from agent.sources.file_start import HistoryOffset, identify
+from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker, verify
 from agent.sources.line_block import encode_block, skip_to_newline
-from parsers import TEXT_RECORDS, Parser, parser_for
+from parsers import HISTORY_OFFSETS, TEXT_RECORDS, Parser, parser_for
 from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
-
-if TYPE_CHECKING:
-    import apsw
 
 log = logging.getLogger("logspool.source.file")
 _quiet = RateLimit(30.0)
@@ -70,13 +67,14 @@ class FileSource:
 
     def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
                  paths: Optional[list[str]] = None, clock: Callable[[], float] = time.time,
-                 read_block: int = READ_BLOCK) -> None:
+                 read_block: int = READ_BLOCK, history_offset: Optional[HistoryOffset] = None) -> None:
         self.config = config
         self.name = config.name
         self.spool = spool
         self.encoder = encoder
         self.parser: Parser = parser_for(config.format)
         self.text = TEXT_RECORDS.get(config.format)
+        self.history_offset = history_offset or HISTORY_OFFSETS.get(config.format)
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
         self.read_block = read_block  # the spool may overshoot its cap by one block's records
@@ -97,7 +95,8 @@ class FileSource:
         """Match the glob's files to tracked files and checkpoints; start new ones."""
         seen: set[int] = set()
         by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
-        for path in self._matches():
+        new: list[tuple[str, os.stat_result]] = []
+        for path in self._matches():  # known files first: a renamed one frees its old path
             try:
                 st = os.stat(path)
             except OSError:
@@ -106,19 +105,24 @@ class FileSource:
                 continue
             t = by_inode.get((st.st_dev, st.st_ino))
             if t is None:
-                t = self._adopt(path, st)
-                if t is None:
-                    continue
-                by_inode[(st.st_dev, st.st_ino)] = t
+                new.append((path, st))
+                continue
             if t.cp.path != path:
                 log.info("File was renamed; following it.", extra={"source": self.name, "from": t.cp.path, "to": path})
                 t.cp.path = path
             t.in_glob = True
             seen.add(id(t))
+        for path, st in new:
+            t = by_inode.get((st.st_dev, st.st_ino)) or self._adopt(path, st)  # a hard link: once
+            if t is not None:
+                by_inode[(st.st_dev, st.st_ino)] = t
+                t.in_glob = True
+                seen.add(id(t))
         for t in self.tracked.values():
             if id(t) not in seen and t.in_glob:
                 t.in_glob = False
                 t.last_growth = self.clock()
+        self.first_start = False  # files that appear from now on are new: read them whole
 
     def _open(self, path: str) -> Optional[int]:
         try:
@@ -138,41 +142,16 @@ class FileSource:
         if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):  # replaced between stat and open
             os.close(fd)
             return None
+        previous_open = any(t.fd is not None and t.cp.path == path for t in self.tracked.values())
         with self.spool.transaction() as db:
-            cp = self._identify(db, fd, path, fst)
+            cp = identify(db, self.name, fd, path, fst, followed=self.tracked.keys(),
+                          read_from_end=self.first_start and self.config.read_from == "end",
+                          history_offset=self.history_offset, previous_open=previous_open)
             checkpoints.save(db, cp)
         assert cp.id is not None
         t = Tracked(cp, fd, self.clock())
         self.tracked[cp.id] = t
         return t
-
-    def _identify(self, db: "apsw.Connection", fd: int, path: str, st: os.stat_result) -> Checkpoint:
-        fp = fingerprint(fd)
-        for row in checkpoints.by_inode(db, self.name, st.st_dev, st.st_ino):
-            if row.id in self.tracked:
-                continue
-            if verify(fd, row, st.st_size, fp):
-                row.path, row.state = path, "active"
-                return row
-            row.state = "gone"
-            checkpoints.save(db, row)
-            log.info("Inode reused or file rewritten; reading it from the start.",
-                     extra={"source": self.name, "path": path})
-        if fp is not None:
-            for row in checkpoints.by_fingerprint(db, self.name, fp):
-                if row.id in self.tracked and self.tracked[row.id].fd is not None and \
-                        (row.dev, row.ino) == (st.st_dev, st.st_ino):
-                    continue
-                if 0 < row.offset <= st.st_size and marker(fd, row.offset) == row.marker:
-                    log.info("File is a copy or move of one already read; carrying on from its offset.",
-                             extra={"source": self.name, "path": path, "from": row.path, "offset": row.offset})
-                    return Checkpoint(None, self.name, st.st_dev, st.st_ino, fp, path, row.offset, row.marker,
-                                      row.skip_line, "active")
-        offset = 0
-        if self.first_start and self.config.read_from == "end" and st.st_size:
-            offset = last_line_end(fd, st.st_size)
-        return Checkpoint(None, self.name, st.st_dev, st.st_ino, fp, path, offset,
-                          marker(fd, offset), False, "active")
 
     # ---- reading ---------------------------------------------------------------------
     def step(self, budget_blocks: int = 1 << 30, paused: Callable[[], bool] = lambda: False) -> StepResult:
