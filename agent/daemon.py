@@ -30,8 +30,8 @@ BLOCKS_PER_TURN = 16     # per file per turn, so one busy file cannot starve the
 
 
 class Daemon:
-    def __init__(self, config_path: Path, config: Config) -> None:
-        self.config_path = config_path
+    def __init__(self, config_path: Optional[Path], config: Config) -> None:
+        self.config_path = config_path  # None: built in memory (`compat`), nothing to reload from
         self.config = config
         self.signals = SignalFlags()
         self._quiet = RateLimit(30.0)
@@ -74,6 +74,9 @@ class Daemon:
 
     def _reload(self) -> None:
         self.signals.reload = False
+        if self.config_path is None:
+            log.warning("SIGHUP ignored: this agent was configured from its command line; restart it instead.")
+            return
         try:
             new = config_mod.load(self.config_path)
         except ConfigError as exc:
