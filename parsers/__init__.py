@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import json as _json
 from . import lines as _lines
+from . import uge_accounting as _uge_accounting
 from typing import Callable, Optional
 
 from .record import ENVELOPE_KEYS, ParseError, Parsed, Parser
@@ -14,6 +15,7 @@ from .record import ENVELOPE_KEYS, ParseError, Parsed, Parser
 FORMATS: dict[str, Parser] = {
     _lines.NAME: _lines.parse,
     _json.NAME: _json.parse,
+    _uge_accounting.NAME: _uge_accounting.parse,
 }
 
 #: Formats whose every record is `{field: the raw line as text}` with a fixed type and
