@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from . import file, http, stdout
+from . import file, http, lavaflow, stdout
 from .base import (Batch, Delivered, Misconfigured, Outcome, Reject, Retry, RetryPolicy, Sink,
                    SinkConfig)
 
@@ -23,6 +23,7 @@ SINKS: dict[str, SinkKind] = {
     "file": SinkKind(file.Config, file.open),
     "stdout": SinkKind(stdout.Config, stdout.open),
     "http": SinkKind(http.Config, http.open),
+    "lavaflow": SinkKind(lavaflow.Config, lavaflow.open),
 }
 
 __all__ = ["SINKS", "Batch", "Delivered", "Misconfigured", "Outcome", "Reject", "Retry",

@@ -104,12 +104,12 @@ def test_an_unknown_source_type_lists_the_source_types(tmp_path: Path) -> None:
 
 def test_an_unknown_sink_type_lists_the_sink_types(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE + SINK.replace('type = "http"', 'type = "nope"')) == [
-        'agent.toml: [sinks.archive] type: unknown sink type; expected one of file, http, stdout; got "nope"']
+        'agent.toml: [sinks.archive] type: unknown sink type; expected one of file, http, lavaflow, stdout; got "nope"']
 
 
 def test_a_sink_without_a_type_says_it_is_required(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE + SINK.replace('type = "http"\n', "")) == [
-        "agent.toml: [sinks.archive] type: is required; expected one of file, http, stdout"]
+        "agent.toml: [sinks.archive] type: is required; expected one of file, http, lavaflow, stdout"]
 
 
 def test_an_unknown_format_lists_the_formats(tmp_path: Path) -> None:

@@ -21,13 +21,16 @@ import pytest
 from agent.backoff import Backoff
 from agent.drain import Drain
 from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.sinks import SINKS, Sink
+from agent.sinks import SINKS, Batch, Outcome, Sink
 from agent.sinks import file as file_sink
 from agent.sinks import http as http_sink
+from agent.sinks import lavaflow as lavaflow_sink
 from agent.sinks import stdout as stdout_sink
 from parsers import FORMATS
 from spool import Spool, chunks, dead_letters
+from tests.agent.sinks.lavaflow_records import job_finish
 from tests.doubles.http_receiver import HttpReceiver
+from tests.doubles.lavaflow import LavaFlowServer
 
 
 class Harness:
@@ -128,8 +131,58 @@ class HttpHarness(Harness):
         self.rx.stop()
 
 
+class LavaFlowHarness(Harness):
+    """LavaFlow imports scheduler accounting only, so the suite's `SEQ=<n>` lines reach the real sink as
+    the JOB_FINISH of job n+1 whose jobName is the record id; `POISON` as one whose jStatus the import
+    view has no entry for (a 500 every time). Broken = an outage of Django 500s (the probe path)."""
+
+    can_reject = True
+
+    class Translating:
+        def __init__(self, sink: Sink) -> None:
+            self.sink = sink
+
+        def encode(self, batch: Batch) -> object:
+            return self.sink.encode(Batch([self.job(line) for line in batch.records]))
+
+        def send(self, payload: object) -> Outcome:
+            return self.sink.send(payload)
+
+        def close(self) -> None:
+            self.sink.close()
+
+        @staticmethod
+        def job(line: bytes) -> bytes:
+            env = orjson.loads(line)
+            text = env["data"]["message"]
+            n = int(text[4:]) if text.startswith("SEQ=") else 10**6
+            data = job_finish(n + 1, jobName=env["id"], jStatus=3 if text == "POISON" else 64)
+            env.update(format="openlava-acct", type="JOB_FINISH", cluster="conformance", data=data)
+            return orjson.dumps(env) + b"\n"
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.server = LavaFlowServer(keys=["k"], keep_records=True)
+
+    def open(self) -> Sink:
+        config = lavaflow_sink.Config(name="s", type="lavaflow", url=self.server.url, key="k", timeout="5s")
+        return self.Translating(lavaflow_sink.open(config))
+
+    def ids(self) -> list[str]:
+        return [record["eventLog"]["jobFinishLog"]["jobName"] for _, _, record in self.server.records]
+
+    def break_(self) -> None:
+        self.server.outage(500)
+
+    def mend(self) -> None:
+        self.server.mend()
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 HARNESSES: dict[str, Callable[[Path], Harness]] = {"file": FileHarness, "stdout": StdoutHarness,
-                                                   "http": HttpHarness}
+                                                   "http": HttpHarness, "lavaflow": LavaFlowHarness}
 
 
 class MendingBackoff(Backoff):

@@ -1,0 +1,410 @@
+"""A LavaFlow server double on 127.0.0.1: the import views of irvined1982/lavaflow, answered as it answers.
+
+Read from lavaFlow/views.py, models.py and urls.py (commit 382160b0, the version with
+all three import views; scheduler.md §1.3, §1.7). What the double keeps of the real
+server, because the sink is judged by it:
+
+- routes `<prefix>/get_token` and `<prefix>/clusters/(.*?)/import/{openlava,gridengine,univa82}`
+  on the percent-decoded path, as Django matches them; anything else is a 404 page;
+- body not JSON -> 400 "Invalid JSON data"; no "key" -> 400 "key not specified"; a key
+  that is not an ImportKey -> 403 "Invalid key specified"; a record the view chokes on
+  (null, a key the view reads missing, a GE `failed` or openlava `jStatus` code not in
+  the view's table, a value its int()/float() or a model field cannot take, a time
+  `utcfromtimestamp` refuses) -> 500 with Django's HTML page;
+- Django's autocommit: each get_or_create is committed on its own, so a 500 keeps the
+  rows written before the failing statement (a failing JOB_FINISH can leave its Job);
+- `get_or_create` semantics: jobs unique on (cluster, job_id, submit_time) but looked up
+  with user and submit host too (a mismatch is an IntegrityError -> 500); tasks on
+  (cluster, job, user, task_id); attempts on (cluster, job, task, start_time), an
+  openlava start_time 0 meaning eventTime; a later univa82 row with a larger end_time
+  overwrites the attempt's hosts, projects and usage (not its end_time);
+- keys read only on the "created" path are read only there, as the views do.
+
+Fault injection: `fail_next(n, status)` (answered before the view runs, like a
+database outage), `outage(status)` / `mend()`, `hang_next(n, seconds)` (imported, then
+answered late), `keys` (the accepted ImportKeys), `stop()` / `start()` on the same port.
+Fast enough for the 40k records/s benchmark: orjson, dicts, no per-record logging.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterable, Optional
+from urllib.parse import unquote
+
+import orjson
+
+#: views.OPENLAVA_JOB_STATES: jStatus -> (friendly name, exited cleanly = JOB_STAT_DONE).
+OPENLAVA_JOB_STATES = {0x00: "Null", 0x01: "Pending", 0x02: "Held", 0x04: "Running", 0x08: "Suspended by system",
+                       0x10: "Suspended by user", 0x20: "Exited", 0x40: "Completed", 0x80: "Process Completed",
+                       0x100: "Process Error", 0x200: "Waiting for execution", 0x10000: "Unknown"}
+#: The `failed` codes both GE views know (any other one is a KeyError: 500).
+GE_FAILED_CODES = frozenset([0, 1, 3, 4, *range(6, 15), *range(16, 22), *range(24, 39), 100])
+KINDS = ("openlava", "gridengine", "univa82")
+RUSAGE = ("ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_ismrss", "ru_idrss", "ru_isrss", "ru_minflt",
+          "ru_majflt", "ru_nswap", "ru_inblock", "ru_oublock", "ru_ioch", "ru_msgsnd", "ru_msgrcv", "ru_nsignals",
+          "ru_nvcsw", "ru_nivcsw", "ru_exutime")
+#: The ru_* a GE view reads (not ru_ismrss, ru_ioch, ru_exutime).
+GE_RUSAGE = ("ru_utime", "ru_stime", "ru_maxrss", "ru_ixrss", "ru_idrss", "ru_isrss", "ru_minflt", "ru_majflt",
+             "ru_nswap", "ru_inblock", "ru_oublock", "ru_msgsnd", "ru_msgrcv", "ru_nsignals", "ru_nvcsw", "ru_nivcsw")
+#: Python 2's json.dumps(indent=3) separators: create_js_success's exact bytes.
+_OK = json.dumps({"status": "OK", "data": None, "message": "Import Successful"}, indent=3, sort_keys=True,
+                 separators=(", ", ": ")).encode()
+SERVER_ERROR = b"<h1>Server Error (500)</h1>"
+NOT_FOUND = b"<h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
+
+
+class _Integrity(Exception):
+    """What the database refuses: NULL in a NOT NULL column, a unique key taken by another row."""
+
+
+def _dj_int(v: Any) -> int:
+    """An IntegerField's get_prep_value: int(value); NULL is refused by the NOT NULL column."""
+    if v is None:
+        raise _Integrity("NOT NULL")
+    return int(v)
+
+
+def _dj_float(v: Any) -> float:
+    if v is None:
+        raise _Integrity("NOT NULL")
+    return float(v)
+
+
+def _text(v: Any) -> Any:
+    if v is None:
+        raise _Integrity("NOT NULL")
+    return v
+
+
+def _when(v: Any) -> None:
+    """The models' save(): utcfromtimestamp() of a time as given (a str or year > 9999 fails)."""
+    datetime.fromtimestamp(v, timezone.utc)
+
+
+def _options(mask: Any) -> None:
+    """OpenLavaSubmitOption.get_status_list: `key & mask` over the option bits."""
+    for bit in range(29):
+        _ = (1 << bit) & mask
+
+
+class Job:
+    __slots__ = ("cluster", "job_id", "submit_time", "user", "submit_host", "submitted")
+
+    def __init__(self, cluster: str, job_id: int, submit_time: int, user: Any, submit_host: Any) -> None:
+        self.cluster, self.job_id, self.submit_time = cluster, job_id, submit_time
+        self.user, self.submit_host = user, submit_host
+        self.submitted = False  # JobSubmitOpenLava exists (from a JOB_NEW)
+
+
+class LavaFlowServer:
+    """The import views over in-memory tables; `url` is the base URL the sink is given."""
+
+    def __init__(self, keys: Iterable[str] = ("test-key",), prefix: str = "/lavaflow",
+                 keep_records: bool = False) -> None:
+        self.keys = set(keys)
+        self.prefix = prefix.rstrip("/")
+        self.keep_records = keep_records
+        self._route = re.compile(rf"^{re.escape(self.prefix)}/clusters/(.*?)/import/(openlava|gridengine|univa82)$")
+        self._lock = threading.Lock()
+        self.jobs: dict[tuple[str, int, int], Job] = {}
+        self.tasks: dict[tuple[str, int, int, Any, int], bool] = {}
+        self.attempts: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.requests = 0          # every HTTP request
+        self.imports = 0           # import requests that reached the view
+        self.received = 0          # records in payloads the view looped over (key accepted)
+        self.accepted = 0          # records in requests answered 200
+        self.probes = 0            # imports with an empty payload
+        self.overwrites = 0        # univa82 rows that overwrote an attempt
+        self.statuses: Counter[int] = Counter()
+        self.sizes: list[int] = []  # records per import request that passed the key check
+        self.records: list[tuple[str, str, Any]] = []  # (kind, cluster, record) when keep_records
+        self.clusters: set[str] = set()
+        self.paths: list[str] = []
+        self._fail: list[int] = []
+        self._hang: list[float] = []
+        self._down: Optional[int] = None
+        self._server: Optional[ThreadingHTTPServer] = None
+        self.port = 0
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.prefix}"
+
+    # ---- fault injection and lifecycle -----------------------------------------
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """The next `n` import requests are answered `status` before the view runs."""
+        with self._lock:
+            self._fail.extend([status] * n)
+
+    def hang_next(self, n: int, seconds: float) -> None:
+        """The next `n` import requests are imported, then answered after `seconds`."""
+        with self._lock:
+            self._hang.extend([seconds] * n)
+
+    def outage(self, status: int = 500) -> None:
+        """Every import request is answered `status` (the database is gone) until `mend()`."""
+        self._down = status
+
+    def mend(self) -> None:
+        self._down = None
+
+    def start(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="lavaflow", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # ---- what is stored -----------------------------------------------------------
+    def job_count(self, cluster: Optional[str] = None) -> int:
+        with self._lock:
+            return sum(1 for k in self.jobs if cluster is None or k[0] == cluster)
+
+    def attempt_count(self, cluster: Optional[str] = None) -> int:
+        with self._lock:
+            return sum(1 for k in self.attempts if cluster is None or k[0] == cluster)
+
+    def submitted_count(self) -> int:
+        """Jobs with a JobSubmitOpenLava row (a JOB_NEW was imported)."""
+        with self._lock:
+            return sum(1 for j in self.jobs.values() if j.submitted)
+
+    # ---- the views ------------------------------------------------------------------
+    def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, str, bytes, float]:
+        """(status, content type, body, seconds to wait before answering) for one request."""
+        path = unquote(raw_path.split("?", 1)[0])
+        with self._lock:
+            self.requests += 1
+            self.paths.append(raw_path)
+        if path == f"{self.prefix}/get_token":
+            token = json.dumps({"status": "OK", "data": {"cookie": "double-csrf-token"}, "message": ""},
+                               indent=3, sort_keys=True, separators=(", ", ": ")).encode()
+            return self._answer(200, "application/json", token)
+        m = self._route.match(path)
+        if m is None:
+            return self._answer(404, "text/html", NOT_FOUND)
+        cluster, kind = m.group(1), m.group(2)
+        with self._lock:
+            forced = self._fail.pop(0) if self._fail else self._down
+            hang = self._hang.pop(0) if self._hang else 0.0
+        if forced is not None:
+            return self._answer(forced, "text/html", SERVER_ERROR if forced == 500 else b"<h1>Unavailable</h1>")
+        try:
+            data = orjson.loads(body)
+        except ValueError:
+            return self._answer(400, "text/html; charset=utf-8", b"Invalid JSON data")
+        with self._lock:
+            self.imports += 1
+            try:
+                if "key" not in data:  # a list or str answers `in` too, as in Python 2
+                    return self._answer(400, "text/html; charset=utf-8", b"key not specified")
+                key = data["key"]
+                if not (isinstance(key, str) and key in self.keys):
+                    return self._answer(403, "text/html; charset=utf-8", b"Invalid key specified")
+                self.clusters.add(cluster)  # Cluster.objects.get_or_create(name=cluster_name)
+                payload = data["payload"]
+                if isinstance(payload, list):
+                    self.received += len(payload)
+                    self.sizes.append(len(payload))
+                    if not payload:
+                        self.probes += 1
+                view = {"openlava": self._openlava, "gridengine": self._gridengine, "univa82": self._univa82}[kind]
+                for record in payload:
+                    view(cluster, record)
+            except Exception:  # what Django turns into its 500 page
+                return self._answer(500, "text/html", SERVER_ERROR)
+            self.accepted += len(payload)
+            if self.keep_records:
+                self.records.extend((kind, cluster, r) for r in payload)
+        return self._answer(200, "application/json", _OK, hang)
+
+    def _answer(self, status: int, ctype: str, body: bytes, wait: float = 0.0) -> tuple[int, str, bytes, float]:
+        self.statuses[status] += 1
+        return status, ctype, body, wait
+
+    def _job(self, cluster: str, job_id: Any, user: Any, submit_host: Any, submit_time: Any) -> Job:
+        key = (cluster, _dj_int(job_id), _dj_int(submit_time))
+        job = self.jobs.get(key)
+        if job is not None:
+            if job.user != user or job.submit_host != submit_host:
+                raise _Integrity("unique (cluster, job_id, submit_time)")  # get_or_create's create collides
+            return job
+        _when(submit_time)  # Job.save()
+        job = self.jobs[key] = Job(cluster, key[1], key[2], user, submit_host)
+        return job
+
+    def _task(self, cluster: str, job: Job, user: Any, task_id: Any) -> tuple[Any, ...]:
+        key = (cluster, job.job_id, job.submit_time, user, _dj_int(task_id))
+        self.tasks[key] = True
+        return key
+
+    def _attempt(self, cluster: str, job: Job, task: tuple[Any, ...], start: Any, end: Any, num_processors: Any,
+                 wall: Any, cpu: Any, pend: Any, queue: Any, status: int, command: Any,
+                 kind: str) -> tuple[dict[str, Any], bool]:
+        key = (cluster, job.job_id, job.submit_time, task, _dj_int(start))
+        attempt = self.attempts.get(key)
+        if attempt is not None:
+            return attempt, False
+        for when in (job.submit_time, start, end):  # Attempt.save()
+            _when(when)
+        attempt = {"kind": kind, "start_time": key[-1], "end_time": _dj_int(end),
+                   "num_processors": _dj_int(num_processors), "wall_time": _dj_int(wall), "cpu_time": _dj_int(cpu),
+                   "pend_time": _dj_int(pend), "queue": _text(queue), "status": status, "command": _text(command),
+                   "hosts": [], "projects": []}
+        self.attempts[key] = attempt
+        return attempt, True
+
+    def _openlava(self, cluster: str, event: Any) -> None:
+        t = event["type"]
+        if t == 1:
+            self._job_new(cluster, event)
+        elif t == 10:
+            self._job_finish(cluster, event)
+
+    def _job_new(self, cluster: str, event: Any) -> None:
+        e = event["eventLog"]["jobNewLog"]
+        user, host = _text(e["userName"]), _text(e["fromHost"])
+        job = self._job(cluster, e["jobId"], user, host, e["submitTime"])
+        _text(e["queue"])
+        if job.submitted:
+            return
+        _text(e["projectName"])
+        for i in (0, 1, 2, 3, 4, 5, 9, 10, 8, 6, 7):
+            _dj_int(e["rLimits"][i])
+        for k in ("userId", "numProcessors", "beginTime", "termTime", "sigValue", "chkpntPeriod", "restartPid"):
+            _dj_int(e[k])
+        _text(e["hostSpec"]), _dj_float(e["hostFactor"]), _dj_int(e["umask"])
+        for k in ("resReq", "cwd", "chkpntDir", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool",
+                  "jobSpoolDir", "subHomeDir", "jobFile", "dependCond", "jobName", "command"):
+            _text(e[k])
+        _dj_int(e["nxf"]), e["preExecCmd"], _text(e["mailUser"]), _dj_int(e["niosPort"])
+        _dj_int(e["maxNumProcessors"]), _text(e["schedHostType"]), _text(e["loginShell"]), _dj_int(e["userPriority"])
+        job.submitted = True  # js.save(): the rest may still fail, the row stays
+        for h in e["askedHosts"]:
+            _text(h)
+        for fl in e["xf"]:
+            fl["subFn"], fl["execFn"]
+            _options(e["options"])  # nested in the xf loop in views.py (scheduler.md §1.8.10)
+
+    def _job_finish(self, cluster: str, event: Any) -> None:
+        log = event["eventLog"]["jobFinishLog"]
+        user, host = _text(log["userName"]), _text(log["fromHost"])
+        job = self._job(cluster, log["jobId"], user, host, log["submitTime"])
+        task = self._task(cluster, job, user, log["idx"])
+        num_processors = log["numProcessors"]
+        start_time = log["startTime"]
+        if start_time == 0:  # killed before it started
+            start_time = event["eventTime"]
+        end_time = event["eventTime"]
+        wall_time = end_time - start_time
+        cpu_time = wall_time * num_processors
+        pend_time = event["eventTime"] - log["submitTime"]
+        if start_time > 0:
+            pend_time = start_time - log["submitTime"]
+        queue = _text(log["queue"])
+        status = log["jStatus"]
+        OPENLAVA_JOB_STATES[status]
+        attempt, created = self._attempt(cluster, job, task, start_time, end_time, num_processors, wall_time,
+                                         cpu_time, pend_time, queue, status, log["command"], "openlava")
+        if not created:
+            return
+        attempt["hosts"] = [_text(h) for h in log["execHosts"]]
+        attempt["projects"] = [_text(log["projectName"])]
+        ru = log["lsfRusage"]
+        attempt["usage"] = [_dj_float(ru[k]) for k in RUSAGE]
+        for k in ("userId", "beginTime", "termTime"):
+            _dj_int(log[k])
+        for k in ("resReq", "cwd", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool", "jobFile",
+                  "projectName"):
+            _text(log[k])
+        _dj_float(log["hostFactor"]), _text(log["jobName"]), _text(log["dependCond"]), log["preExecCmd"]
+        _text(log["mailUser"])
+        for k in ("exitStatus", "maxNumProcessors"):
+            _dj_int(log[k])
+        _text(log["loginShell"])
+        for k in ("idx", "maxRMem", "maxRSwap"):
+            _dj_int(log[k])
+        _options(log["options"])
+        for h in log["askedHosts"]:
+            _text(h)
+
+    def _gridengine(self, cluster: str, data: Any) -> None:
+        self._ge(cluster, data, "gridengine")
+
+    def _univa82(self, cluster: str, data: Any) -> None:
+        self._ge(cluster, data, "univa82")
+
+    def _ge(self, cluster: str, data: Any, kind: str) -> None:
+        uge = kind == "univa82"
+        user = _text(data["owner"])
+        submit_host = _text(data["submit_host"]) if uge else "Unspecified"
+        submission = int(data["submission_time"]) if uge else data["submission_time"]
+        job = self._job(cluster, data["job_number"], user, submit_host, submission)
+        queue = _text(data["qname"])
+        task = self._task(cluster, job, user, data["task_number"])
+        num_processors = data["slots"]
+        start_time = int(data["start_time"]) if uge else data["start_time"]
+        end_time = int(data["end_time"]) if uge else data["end_time"]
+        wall_time = end_time - start_time
+        cpu_time = num_processors * wall_time
+        submit_time = int(data["submission_time"]) if uge else data["submission_time"]
+        pend_time = start_time - submit_time
+        failed = data["failed"]
+        if failed not in GE_FAILED_CODES:
+            raise KeyError(failed)  # states[data['failed']]
+        attempt, created = self._attempt(cluster, job, task, start_time, end_time, num_processors, wall_time,
+                                         cpu_time, pend_time, queue, failed, "Unspecified", kind)
+        if not created:
+            if not (uge and end_time > attempt["end_time"]):
+                return
+            self.overwrites += 1
+        attempt["hosts"] = [_text(data["hostname"])]
+        attempt["projects"] = [p for p in (data["project"], data["department"]) if p]
+        attempt["usage"] = [_dj_float(data[k]) for k in GE_RUSAGE]
+        for k in ("cpu", "mem", "io"):
+            _dj_float(data[k])
+        data["category"]
+        _dj_float(data["iow"])
+        if data["pe_taskid"] is not None:  # IntegerField(null=True)
+            int(data["pe_taskid"])
+        _dj_float(data["maxvmem"]), _dj_int(data["arid"]), _dj_int(data["ar_submission_time"])
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                status, ctype, out, wait = outer.handle(self.command, self.path, body)
+                if wait:
+                    time.sleep(wait)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                except OSError:
+                    self.close_connection = True  # the client gave up (a timeout the test provoked)
+
+            do_GET = do_POST = do_PUT = _serve
+
+        return Handler
