@@ -16,7 +16,7 @@ from agent import config as config_mod
 from agent import logs
 from agent.logs import RateLimit
 from agent.config import Config, ConfigError
-from agent.drain_process import DrainProcess
+from agent.drain_process import ALL_SINKS_STOPPED, DrainProcess
 from agent.pipeline import file_sources
 from agent.signals import SignalFlags
 from agent.sources.file import FileSource
@@ -102,7 +102,9 @@ class Daemon:
             while not self.signals.stop:
                 if self.signals.reload:
                     return "reload"
-                if not drains.alive():
+                # Every sink it drives stopped (misconfigured): a restart would only send the refused
+                # credentials again, every half second. A reload starts a new one.
+                if not drains.alive() and drains.exit_code != ALL_SINKS_STOPPED:
                     log.error("Drain process exited; starting it again.", extra={"code": drains.exit_code})
                     drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
                     drains.start()

@@ -25,6 +25,8 @@ from agent.pipeline import Drains
 from agent.signals import SignalFlags
 
 log = logging.getLogger("logspool.drain")
+#: The child's exit code when every sink it drives stopped (misconfigured): not a crash to restart.
+ALL_SINKS_STOPPED = 3
 
 
 class DrainProcess:
@@ -115,7 +117,7 @@ def _child(config: Config, spool_path: Path, names: Optional[list[str]], wake_fd
                     break
                 drains.notify()
             if drains.all_stopped():
-                break
+                return ALL_SINKS_STOPPED
     finally:
         drains.shutdown()
     return 0
