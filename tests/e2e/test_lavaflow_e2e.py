@@ -1,0 +1,123 @@
+"""Scheduler accounting files through the real `logspool` process into the LavaFlow double.
+
+Judged as a LavaFlow operator would: the jobs and attempts the server holds after a
+backfill are the ones the files imply (counted here from the files themselves, not
+through the parsers), a second backfill of the same files adds none, and a wrong
+import key stops delivery without losing or dead-lettering a record until the key is
+fixed and the agent reloaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from tests.doubles.lavaflow import LavaFlowServer
+from tests.e2e.conftest import REPO, Agent, wait_until, write_config
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = REPO / "tests" / "parsers" / "samples"
+UGE = [SAMPLES / "uge-accounting" / name for name in
+       ("gridengine-accounting_ug82_accounting", "xdmod_sge62_accounting-logs.log", "xdmod_uge_accounting-logs.log")]
+KEY = "e2e-import-key"
+
+
+@pytest.fixture
+def server() -> Iterator[LavaFlowServer]:
+    s = LavaFlowServer(keys=[KEY])
+    yield s
+    s.stop()
+
+
+def site(tmp_path: Path, server: LavaFlowServer, key: str = KEY, sources: Optional[list[dict[str, Any]]] = None,
+         **sink: Any) -> Agent:
+    key_file = tmp_path / "lavaflow.key"
+    key_file.write_text(key + "\n")
+    config, spool = tmp_path / "agent.toml", tmp_path / "spool.db"
+    write_config(config, {"spool": str(spool), "host": "e2e-head", "poll_interval": "100ms"}, sources or [],
+                 [{"name": "lf", "type": "lavaflow", "url": server.url, "key_file": str(key_file), "cluster": "e2e",
+                   "retry": {"initial": "100ms", "max": "1s"}, **sink}])
+    return Agent(tmp_path, config, spool, tmp_path / "unused.log")
+
+
+def copy(files: list[Path], into: Path) -> list[str]:
+    into.mkdir(exist_ok=True)
+    return [shutil.copy(f, into / f.name) for f in files]
+
+
+def ge_expected(files: list[Path]) -> tuple[set[tuple[int, int]], set[tuple[int, int, int, int]]]:
+    """(job, submit s) and (job, submit s, task, start s) as LavaFlow keys them, read straight off the lines."""
+    jobs, attempts = set(), set()
+    for path in files:
+        for line in path.read_text().splitlines():
+            if len(line) <= 1 or line.startswith("#"):
+                continue
+            f = line.split(":")
+            submit, start, end = int(f[8]), int(f[9]), int(f[10])
+            ms = max(submit, start, end) > 10**11 or (len(f) >= 52 and not max(submit, start, end))
+            unit = 1000 if ms else 1
+            jobs.add((int(f[5]), submit // unit))
+            attempts.add((int(f[5]), submit // unit, int(f[35]), start // unit))
+    return jobs, attempts
+
+
+def backfill(agent: Agent, files: list[str], fmt: str, *extra: str) -> None:
+    done = agent.cli("backfill", *files, "--format", fmt, "--sink", "lf", *extra)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_backfill_of_the_grid_engine_samples_gives_the_jobs_and_attempts_the_files_imply(
+        tmp_path: Path, server: LavaFlowServer) -> None:
+    jobs, attempts = ge_expected(UGE)
+    assert (len(jobs), len(attempts)) == (23, 23)  # 21 UGE 8.2 rows; job 22947 three times; the 74-field row
+    agent = site(tmp_path, server)
+    files = copy(UGE, tmp_path / "acct")
+    backfill(agent, files, "uge-accounting")
+    assert (server.job_count("e2e"), server.attempt_count("e2e")) == (23, 23)
+    assert {(k[1], k[2]) for k in server.jobs} == jobs
+    assert {(k[1], k[2], k[3][-1], k[4]) for k in server.attempts} == attempts
+    assert server.statuses[500] == 0 and server.accepted == 25  # every line once, none refused
+    assert sorted(set(p.rsplit("/", 1)[1] for p in server.paths)) == ["gridengine", "univa82"]
+    backfill(agent, files, "uge-accounting", "--dont-write")  # the same files again, sent again
+    assert server.accepted == 50
+    assert (server.job_count(), server.attempt_count()) == (23, 23)
+
+
+def status(agent: Agent) -> dict[str, Any]:
+    r = agent.cli("status", "--json")
+    return json.loads(r.stdout) if r.returncode == 0 else {}
+
+
+def sink_state(agent: Agent) -> dict[str, Any]:
+    sinks = status(agent).get("sinks") or [{}]
+    return dict(sinks[0])
+
+
+def test_a_wrong_key_stops_the_sink_and_the_right_key_with_a_reload_delivers_everything(
+        tmp_path: Path, server: LavaFlowServer) -> None:
+    files = copy(UGE, tmp_path / "acct")
+    source = {"name": "acct", "type": "file", "paths": [str(tmp_path / "acct" / "*")], "format": "uge-accounting",
+              "sinks": ["lf"]}
+    agent = site(tmp_path, server, key="revoked-key", sources=[source])
+    agent.start()
+    assert wait_until(lambda: sink_state(agent).get("state", "").startswith("stopped: HTTP 403"), 30, step=0.2), \
+        agent.output_tail()
+    state = status(agent)
+    assert (state["sinks"][0]["backlog_records"], state["dead_letters"]) == (25, 0)
+    assert re.search(r"Sink stopped: it is misconfigured.*Invalid key specified", agent.output_tail())
+    assert (server.statuses[403], server.job_count()) == (1, 0)  # asked once, not hammered
+    assert KEY not in agent.output_tail() and "revoked-key" not in agent.output_tail()
+    (tmp_path / "lavaflow.key").write_text(KEY + "\n")
+    assert agent.proc is not None
+    os.killpg(agent.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: server.attempt_count() == 23, 30, step=0.2), agent.output_tail()
+    assert wait_until(lambda: sink_state(agent).get("backlog_records") == 0, 15, step=0.2), status(agent)
+    assert (status(agent)["dead_letters"], server.job_count(), files and len(files)) == (0, 23, 3)
+    assert agent.term() == 0
