@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -88,9 +89,36 @@ def _when(v: Any) -> None:
 
 
 def _options(mask: Any) -> None:
-    """OpenLavaSubmitOption.get_status_list: `key & mask` over the option bits."""
-    for bit in range(29):
-        _ = (1 << bit) & mask
+    """OpenLavaSubmitOption.get_status_list: `key & mask` over the option bits (a TypeError unless an int)."""
+    _ = 1 & mask
+
+
+def _fields(d: Any, ints: tuple[str, ...] = (), floats: tuple[str, ...] = (), texts: tuple[str, ...] = (),
+            reads: tuple[str, ...] = ()) -> None:
+    """Read keys as the view does and store them as the model fields would (the common types fast)."""
+    for k in ints:
+        v = d[k]
+        if type(v) is not int:
+            _dj_int(v)
+    for k in floats:
+        v = d[k]
+        if type(v) is not float and type(v) is not int:
+            _dj_float(v)
+    for k in texts:
+        if d[k] is None:
+            raise _Integrity("NOT NULL")
+    for k in reads:
+        d[k]
+
+
+_NEW_INTS = ("userId", "numProcessors", "beginTime", "termTime", "sigValue", "chkpntPeriod", "restartPid", "umask",
+             "nxf", "niosPort", "maxNumProcessors", "userPriority")
+_NEW_TEXTS = ("hostSpec", "resReq", "cwd", "chkpntDir", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool",
+              "jobSpoolDir", "subHomeDir", "jobFile", "dependCond", "jobName", "command", "mailUser", "schedHostType",
+              "loginShell")
+_FINISH_INTS = ("userId", "beginTime", "termTime", "exitStatus", "maxNumProcessors", "idx", "maxRMem", "maxRSwap")
+_FINISH_TEXTS = ("resReq", "cwd", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool", "jobFile",
+                 "projectName", "jobName", "dependCond", "mailUser", "loginShell")
 
 
 class Job:
@@ -100,6 +128,21 @@ class Job:
         self.cluster, self.job_id, self.submit_time = cluster, job_id, submit_time
         self.user, self.submit_host = user, submit_host
         self.submitted = False  # JobSubmitOpenLava exists (from a JOB_NEW)
+
+
+class Attempt:
+    """An Attempt row: unique on (cluster, job, task, start_time); hosts and projects as last written."""
+
+    __slots__ = ("kind", "start_time", "end_time", "num_processors", "wall_time", "cpu_time", "pend_time", "queue",
+                 "status", "command", "hosts", "projects")
+
+    def __init__(self, kind: str, start_time: int, end_time: int, num_processors: int, wall_time: int, cpu_time: int,
+                 pend_time: int, queue: Any, status: int, command: Any) -> None:
+        self.kind, self.start_time, self.end_time = kind, start_time, end_time
+        self.num_processors, self.wall_time, self.cpu_time, self.pend_time = num_processors, wall_time, cpu_time, pend_time
+        self.queue, self.status, self.command = queue, status, command
+        self.hosts: list[Any] = []
+        self.projects: list[Any] = []
 
 
 class LavaFlowServer:
@@ -114,7 +157,7 @@ class LavaFlowServer:
         self._lock = threading.Lock()
         self.jobs: dict[tuple[str, int, int], Job] = {}
         self.tasks: dict[tuple[str, int, int, Any, int], bool] = {}
-        self.attempts: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.attempts: dict[tuple[Any, ...], Attempt] = {}
         self.requests = 0          # every HTTP request
         self.imports = 0           # import requests that reached the view
         self.received = 0          # records in payloads the view looped over (key accepted)
@@ -252,17 +295,16 @@ class LavaFlowServer:
 
     def _attempt(self, cluster: str, job: Job, task: tuple[Any, ...], start: Any, end: Any, num_processors: Any,
                  wall: Any, cpu: Any, pend: Any, queue: Any, status: int, command: Any,
-                 kind: str) -> tuple[dict[str, Any], bool]:
+                 kind: str) -> tuple[Attempt, bool]:
         key = (cluster, job.job_id, job.submit_time, task, _dj_int(start))
         attempt = self.attempts.get(key)
         if attempt is not None:
             return attempt, False
         for when in (job.submit_time, start, end):  # Attempt.save()
             _when(when)
-        attempt = {"kind": kind, "start_time": key[-1], "end_time": _dj_int(end),
-                   "num_processors": _dj_int(num_processors), "wall_time": _dj_int(wall), "cpu_time": _dj_int(cpu),
-                   "pend_time": _dj_int(pend), "queue": _text(queue), "status": status, "command": _text(command),
-                   "hosts": [], "projects": []}
+        attempt = Attempt(kind=kind, start_time=key[-1], end_time=_dj_int(end), num_processors=_dj_int(num_processors),
+                          wall_time=_dj_int(wall), cpu_time=_dj_int(cpu), pend_time=_dj_int(pend), queue=_text(queue),
+                          status=status, command=_text(command))
         self.attempts[key] = attempt
         return attempt, True
 
@@ -281,16 +323,10 @@ class LavaFlowServer:
         if job.submitted:
             return
         _text(e["projectName"])
+        limits = e["rLimits"]
         for i in (0, 1, 2, 3, 4, 5, 9, 10, 8, 6, 7):
-            _dj_int(e["rLimits"][i])
-        for k in ("userId", "numProcessors", "beginTime", "termTime", "sigValue", "chkpntPeriod", "restartPid"):
-            _dj_int(e[k])
-        _text(e["hostSpec"]), _dj_float(e["hostFactor"]), _dj_int(e["umask"])
-        for k in ("resReq", "cwd", "chkpntDir", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool",
-                  "jobSpoolDir", "subHomeDir", "jobFile", "dependCond", "jobName", "command"):
-            _text(e[k])
-        _dj_int(e["nxf"]), e["preExecCmd"], _text(e["mailUser"]), _dj_int(e["niosPort"])
-        _dj_int(e["maxNumProcessors"]), _text(e["schedHostType"]), _text(e["loginShell"]), _dj_int(e["userPriority"])
+            _dj_int(limits[i])
+        _fields(e, ints=_NEW_INTS, floats=("hostFactor",), texts=_NEW_TEXTS, reads=("preExecCmd",))
         job.submitted = True  # js.save(): the rest may still fail, the row stays
         for h in e["askedHosts"]:
             _text(h)
@@ -320,22 +356,10 @@ class LavaFlowServer:
                                          cpu_time, pend_time, queue, status, log["command"], "openlava")
         if not created:
             return
-        attempt["hosts"] = [_text(h) for h in log["execHosts"]]
-        attempt["projects"] = [_text(log["projectName"])]
-        ru = log["lsfRusage"]
-        attempt["usage"] = [_dj_float(ru[k]) for k in RUSAGE]
-        for k in ("userId", "beginTime", "termTime"):
-            _dj_int(log[k])
-        for k in ("resReq", "cwd", "inFile", "outFile", "errFile", "inFileSpool", "commandSpool", "jobFile",
-                  "projectName"):
-            _text(log[k])
-        _dj_float(log["hostFactor"]), _text(log["jobName"]), _text(log["dependCond"]), log["preExecCmd"]
-        _text(log["mailUser"])
-        for k in ("exitStatus", "maxNumProcessors"):
-            _dj_int(log[k])
-        _text(log["loginShell"])
-        for k in ("idx", "maxRMem", "maxRSwap"):
-            _dj_int(log[k])
+        attempt.hosts = [_text(h) for h in log["execHosts"]]
+        attempt.projects = [_text(log["projectName"])]
+        _fields(log["lsfRusage"], floats=RUSAGE)
+        _fields(log, ints=_FINISH_INTS, floats=("hostFactor",), texts=_FINISH_TEXTS, reads=("preExecCmd",))
         _options(log["options"])
         for h in log["askedHosts"]:
             _text(h)
@@ -367,19 +391,16 @@ class LavaFlowServer:
         attempt, created = self._attempt(cluster, job, task, start_time, end_time, num_processors, wall_time,
                                          cpu_time, pend_time, queue, failed, "Unspecified", kind)
         if not created:
-            if not (uge and end_time > attempt["end_time"]):
+            if not (uge and end_time > attempt.end_time):
                 return
             self.overwrites += 1
-        attempt["hosts"] = [_text(data["hostname"])]
-        attempt["projects"] = [p for p in (data["project"], data["department"]) if p]
-        attempt["usage"] = [_dj_float(data[k]) for k in GE_RUSAGE]
-        for k in ("cpu", "mem", "io"):
-            _dj_float(data[k])
-        data["category"]
-        _dj_float(data["iow"])
+        attempt.hosts = [_text(data["hostname"])]
+        attempt.projects = [p for p in (data["project"], data["department"]) if p]
+        _fields(data, floats=GE_RUSAGE + ("cpu", "mem", "io"), reads=("category",))
+        _fields(data, floats=("iow",))
         if data["pe_taskid"] is not None:  # IntegerField(null=True)
             int(data["pe_taskid"])
-        _dj_float(data["maxvmem"]), _dj_int(data["arid"]), _dj_int(data["ar_submission_time"])
+        _fields(data, floats=("maxvmem",), ints=("arid", "ar_submission_time"))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         outer = self
@@ -389,6 +410,10 @@ class LavaFlowServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()  # headers and body are two writes: without NODELAY, Nagle holds the second
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)

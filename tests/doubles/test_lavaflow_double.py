@@ -136,7 +136,7 @@ def test_a_job_with_the_same_id_and_submit_time_but_another_user_is_an_integrity
 def test_a_job_killed_while_pending_has_its_attempt_start_at_the_event_time(server: LavaFlowServer) -> None:
     assert post(server, [finish(1, startTime=0, jStatus=32)]).status_code == 200
     [attempt] = server.attempts.values()
-    assert (attempt["start_time"], attempt["wall_time"], attempt["pend_time"]) == (1615412170, 0, 10)
+    assert (attempt.start_time, attempt.wall_time, attempt.pend_time) == (1615412170, 0, 10)
 
 
 def test_keys_read_only_for_a_new_attempt_are_not_needed_again(server: LavaFlowServer) -> None:
@@ -150,7 +150,7 @@ def test_a_later_uge_row_with_a_larger_end_time_overwrites_the_attempt(server: L
     assert post(server, [first, later, first, later], kind="univa82").status_code == 200
     [attempt] = server.attempts.values()
     # the view never raises the stored end_time, so every later copy overwrites again; the first does not
-    assert (server.overwrites, attempt["hosts"], attempt["end_time"]) == (2, ["comp05"], 1416358473)
+    assert (server.overwrites, attempt.hosts, attempt.end_time) == (2, ["comp05"], 1416358473)
 
 
 def test_sge_rows_keep_the_first_row_of_an_attempt(server: LavaFlowServer) -> None:
