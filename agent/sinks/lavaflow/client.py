@@ -70,7 +70,8 @@ class LavaFlowSink:
 
     def encode(self, batch: Batch) -> Encoded:
         """The batch as LavaFlow requests (deterministic: the same batch gives the same parts)."""
-        return encode(decode(batch.ndjson()), self._config.cluster, self._wanted, self._cluster, batch.key())
+        return encode(decode(batch.records, self._wanted), self._config.cluster, self._wanted, self._cluster,
+                      batch.key())
 
     def send(self, payload: object) -> Outcome:
         """The requests of one batch, in order; the first one not delivered decides the outcome."""

@@ -19,7 +19,7 @@ from agent.config import ConfigError, load
 from agent.lsf_cluster import ClusterNameError
 from agent.sinks import SINKS, Delivered, Misconfigured, Outcome, Reject, Retry
 from agent.sinks.lavaflow import Config, Encoded, LavaFlowSink
-from agent.sinks.lavaflow.encode import JOB_FINISH_KEYS, JOB_NEW_KEYS, LOG_NAMES
+from agent.sinks.lavaflow.encode import JOB_FINISH_KEYS, JOB_NEW_KEYS, LOG_NAMES, decode
 from tests.agent.sinks.lavaflow_records import (batch, envelope, finishes, job_finish, job_new, rusage, sge_row,
                                                 uge_row, unknown_event)
 
@@ -69,13 +69,33 @@ def test_a_job_finish_is_an_openlava_python_event_record_with_the_reader_s_deriv
     assert list(record["eventLog"]) == list(LOG_NAMES) and len(LOG_NAMES) == 28
     assert [k for k, v in record["eventLog"].items() if v is not None] == ["jobFinishLog"]
     log = record["eventLog"]["jobFinishLog"]
-    assert list(log) == [k for k, _ in JOB_FINISH_KEYS] and len(log) == 40
+    assert sorted(log) == sorted(k for k, _ in JOB_FINISH_KEYS) and len(log) == 40  # LSF's timeEvent etc. dropped
     assert (log["jobId"], log["userName"], log["submitTime"], log["startTime"], log["jStatus"]) == (
         2707, "alice", 1615412160, 1615412161, 64)
     assert log["endTime"] == 1615412170 and log["cpuTime"] == 1.75  # eventTime; ru_utime + ru_stime
     assert (log["execHosts"], log["numExHosts"]) == (["node1", "node1", "node2"], 3)  # one entry per slot
     assert list(log["lsfRusage"]) == list(rusage()) and log["lsfRusage"]["ru_maxrss"] == -1.0
     assert (log["idx"], log["maxRMem"], log["maxRSwap"]) == (0, 2048, 4096)
+
+
+def test_a_job_finish_missing_fields_gets_the_reader_s_defaults_in_jobfinishlog_order() -> None:
+    data = {k: v for k, v in job_finish(9).items() if k not in ("maxRMem", "maxRSwap", "lsfRusage", "idx")}
+    [request] = sent(envelope(data))
+    log = records_of(request)[0]["eventLog"]["jobFinishLog"]
+    assert list(log) == [k for k, _ in JOB_FINISH_KEYS]
+    assert (log["maxRMem"], log["maxRSwap"], log["idx"], set(log["lsfRusage"].values())) == (0, 0, 0, {-1.0})
+
+
+def test_decoding_skips_unwanted_events_unread_and_cuts_a_job_finish_after_command_spool() -> None:
+    status = envelope({"version": "10.108", "eventTime": 5, "jobId": 1}, type="JOB_STATUS", fmt="openlava-events")
+    tricky = envelope(job_finish(7, commandSpool='a\\"b\\', unparsed=['"commandSpool":"x"']), offset=1)
+    [got] = decode([status, tricky], frozenset({"JOB_NEW", "JOB_FINISH"}))
+    assert got["data"]["commandSpool"] == 'a\\"b\\' and "unparsed" not in got["data"] and "exitInfo" not in got["data"]
+    reordered = dict(job_finish(8))
+    reordered["maxRSwap"] = reordered.pop("maxRSwap")  # now after commandSpool and the LSF extras
+    [whole] = decode([envelope(reordered)], None)
+    assert whole["data"]["maxRSwap"] == 4096 and "unparsed" in whole["data"]  # decoded whole, nothing lost
+    assert len(decode([status], None)) == 1  # event_types = "all": nothing skipped
 
 
 def test_cpu_time_is_never_negative_when_the_log_has_no_rusage() -> None:
