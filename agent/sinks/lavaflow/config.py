@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from agent.config_path import ConfigPath
 from agent.secret import Secret
-from agent.units import Duration
+from agent.units import ByteSize, Duration
 
 from ..base import SinkConfig
 
@@ -44,6 +44,9 @@ class Config(SinkConfig):
         description='the sink kind: "lavaflow" imports scheduler accounting into a LavaFlow server')
     batch_records: int = Field(
         200, ge=1, description="the same as chunk_size here (records per request); set one of the two")
+    batch_bytes: ByteSize = Field(
+        8 << 20, ge=1, description="most bytes of spooled records in one request; high, so that chunk_size is "
+                                   'what limits a request, e.g. "8MiB"')
     url: str = Field(description='the LavaFlow base URL; records go to <url>/clusters/<cluster>/import/<kind>, '
                                  'e.g. "http://lavaflow.example.org/lavaflow"')
     key: Optional[Secret] = Field(
