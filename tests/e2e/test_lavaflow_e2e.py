@@ -49,7 +49,7 @@ def site(tmp_path: Path, server: LavaFlowServer, key: str = KEY, sources: Option
 
 def copy(files: list[Path], into: Path) -> list[str]:
     into.mkdir(exist_ok=True)
-    return [shutil.copy(f, into / f.name) for f in files]
+    return [str(shutil.copy(f, into / f.name)) for f in files]
 
 
 def ge_expected(files: list[Path]) -> tuple[set[tuple[int, int]], set[tuple[int, int, int, int]]]:
