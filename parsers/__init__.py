@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from . import json as _json
 from . import lines as _lines
+from . import openlava_acct as _openlava_acct
+from . import openlava_events as _openlava_events
 from . import uge_accounting as _uge_accounting
 from typing import Callable, Optional
 
@@ -16,6 +18,8 @@ FORMATS: dict[str, Parser] = {
     _lines.NAME: _lines.parse,
     _json.NAME: _json.parse,
     _uge_accounting.NAME: _uge_accounting.parse,
+    _openlava_events.NAME: _openlava_events.parse,
+    _openlava_acct.NAME: _openlava_acct.parse,
 }
 
 #: Formats whose every record is `{field: the raw line as text}` with a fixed type and
@@ -28,7 +32,9 @@ TEXT_RECORDS: dict[str, tuple[str, str]] = {
 #: Formats whose files, when a writer replaces them, begin by re-containing records of the
 #: previous file (name -> function of the first line giving the byte offset where the new
 #: records start, or None). openlava's lsb.events switch does this (`#<offset>` header).
-HISTORY_OFFSETS: dict[str, Callable[[bytes], Optional[int]]] = {}
+HISTORY_OFFSETS: dict[str, Callable[[bytes], Optional[int]]] = {
+    _openlava_events.NAME: _openlava_events.history_offset,
+}
 
 
 def parser_for(name: str) -> Parser:
