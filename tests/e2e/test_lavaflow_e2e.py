@@ -121,3 +121,75 @@ def test_a_wrong_key_stops_the_sink_and_the_right_key_with_a_reload_delivers_eve
     assert wait_until(lambda: sink_state(agent).get("backlog_records") == 0, 15, step=0.2), status(agent)
     assert (status(agent)["dead_letters"], server.job_count(), files and len(files)) == (0, 23, 3)
     assert agent.term() == 0
+
+
+TOKEN = re.compile(rb'"(?:[^"]|"")*"|\S+')
+EVENTS = [SAMPLES / "openlava-events" / "hpccostsim_lsf10_lsb.events"]
+#: The LSF 10 lsb.acct is kept under malformed/ for its record of job 387 (`02`); the other four are good.
+LSF10_ACCT = SAMPLES / "openlava-acct" / "malformed" / "hpccostsim_lsf10_lsb.acct"
+ACCT = [LSF10_ACCT, *(SAMPLES / "openlava-acct" / name for name in
+                      ("xdmod_lsf9_accounting-logs.log", "xdmod_lsf9_utf8-multibyte-chars.log"))]
+
+
+def lsb_expected(files: list[Path]) -> tuple[set[tuple[int, int]], set[tuple[int, int, int, int]], set[tuple[int, int]]]:
+    """Jobs, attempts and submitted jobs (JOB_NEW) as LavaFlow keys them, tokenised here, not by the parser."""
+    jobs, attempts, submitted = set(), set(), set()
+    for path in files:
+        for line in path.read_bytes().splitlines():
+            t = TOKEN.findall(line)
+            if not t or line.startswith(b"#"):
+                continue
+            if t[0] == b'"JOB_NEW"':
+                jobs.add((int(t[3]), int(t[7])))
+                submitted.add((int(t[3]), int(t[7])))
+            elif t[0] == b'"JOB_FINISH"':
+                if t[22] != b"0" and t[22].startswith(b"0"):
+                    continue  # "02": two counts run together (SOURCES.md), a line no reader takes
+                job = (int(t[3]), int(t[7]))
+                i = 23 + int(t[22])          # past askedHosts
+                i += 1 + int(t[i])           # past execHosts: jStatus is at i
+                lsf = b"." in t[1]           # LSF writes timeEvent before idx
+                idx = int(t[i + 28 + lsf])
+                start = int(t[10]) or int(t[2])  # killed while pending: the event time
+                jobs.add(job)
+                attempts.add((*job, idx, start))
+    return jobs, attempts, submitted
+
+
+def test_a_backfill_of_the_lsf_samples_gives_the_jobs_and_attempts_the_files_imply(
+        tmp_path: Path, server: LavaFlowServer) -> None:
+    acct, events = ACCT, EVENTS
+    jobs, attempts, submitted = lsb_expected(acct + events)
+    # 87 JOB_NEW in lsb.events, four of whose jobs finish in the LSF 10 lsb.acct (its record of job 387 is
+    # malformed); the LSF 9 job three times, with other hosts: one attempt, the first
+    assert (len(jobs), len(attempts), len(submitted)) == (88, 5, 87)
+    agent = site(tmp_path, server)
+    backfill(agent, copy(acct, tmp_path / "acct"), "openlava-acct")
+    backfill(agent, copy(events, tmp_path / "events"), "openlava-events")
+    assert {(k[1], k[2]) for k in server.jobs} == jobs
+    assert {(k[1], k[2], k[3][-1], k[4]) for k in server.attempts} == attempts
+    assert (server.job_count("e2e"), server.attempt_count("e2e"), server.submitted_count()) == (88, 5, 87)
+    assert server.statuses[500] == 0 and server.accepted == 7 + 87  # only JOB_NEW and JOB_FINISH were sent
+    listed = agent.cli("dead-letters", "list", "--json").stdout.splitlines()
+    [unparsed] = [json.loads(line) for line in listed if line.strip()]
+    assert "numAskedHosts" in unparsed["reason"]  # job 387's line, kept for a person, never sent
+    backfill(agent, [str(p) for p in (tmp_path / "acct").iterdir()], "openlava-acct", "--dont-write")
+    assert (server.accepted, server.job_count(), server.attempt_count()) == (7 + 87 + 7, 88, 5)
+
+
+def test_while_tailing_lsb_acct_the_last_partial_chunk_arrives_within_a_poll(tmp_path: Path,
+                                                                           server: LavaFlowServer) -> None:
+    lines = LSF10_ACCT.read_bytes().splitlines(keepends=True)
+    del lines[1]  # job 387's malformed record
+    assert len(lines) == 4
+    live = tmp_path / "logdir" / "lsb.acct"
+    live.parent.mkdir()
+    live.write_bytes(b"".join(lines[:2]))
+    source = {"name": "acct", "type": "file", "paths": [str(live)], "format": "openlava-acct", "sinks": ["lf"]}
+    agent = site(tmp_path, server, sources=[source], chunk_size=200).start()
+    assert wait_until(lambda: server.attempt_count() == 2, 10, step=0.05), agent.output_tail()
+    with open(live, "ab") as fh:  # mbatchd appends one finished job at a time
+        fh.write(b"".join(lines[2:]))
+    assert wait_until(lambda: server.attempt_count() == len(lines), 10, step=0.05), agent.output_tail()
+    assert server.sizes[0] == 2 and sum(server.sizes) == len(lines)  # never waiting for 200 records
+    assert agent.term() == 0

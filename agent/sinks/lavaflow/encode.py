@@ -27,21 +27,14 @@ from typing import Any, Callable, Optional, Sequence
 
 import orjson
 
+from parsers.lsb_events import EVENT_CODES  # openlava lsbatch.h codes (scheduler.md §2.2)
+
 #: The import views, by envelope format (uge-accounting: by the line's layout).
 OPENLAVA = "openlava"
 OPENLAVA_FORMATS = frozenset({"openlava-events", "openlava-acct"})
 GE_FORMAT = "uge-accounting"
 GE_KINDS = {"uge": "univa82", "sge": "gridengine", "sge60": "gridengine"}
 
-#: openlava `lsbatch.h` event type codes (scheduler.md §2.2); LavaFlow acts on 1 and 10 only.
-EVENT_CODES: dict[str, int] = {
-    "JOB_NEW": 1, "JOB_START": 2, "JOB_STATUS": 3, "JOB_SWITCH": 4, "JOB_MOVE": 5, "QUEUE_CTRL": 6,
-    "HOST_CTRL": 7, "MBD_DIE": 8, "UNFULFILL": 9, "JOB_FINISH": 10, "LOAD_INDEX": 11, "CHKPNT": 12,
-    "MIG": 13, "PRE_EXEC_START": 14, "MBD_START": 15, "JOB_MODIFY": 16, "JOB_SIGNAL": 17,
-    "JOB_EXECUTE": 18, "JOB_MSG": 19, "JOB_MSG_ACK": 20, "JOB_REQUEUE": 21, "JOB_SIGACT": 22,
-    "SBD_JOB_STATUS": 23, "JOB_START_ACCEPT": 24, "JOB_CLEAN": 25, "JOB_FORCE": 26, "LOG_SWITCH": 27,
-    "JOB_MODIFY2": 28, "JOB_ATTR_SET": 29,
-}
 #: The `type` sent for an event openlava has no code for (LSF-only types, sent only with
 #: `event_types = "all"`): LavaFlow ignores every type but 1 and 10.
 NO_CODE = 0
