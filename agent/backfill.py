@@ -12,6 +12,7 @@ running it delivers the chunks while backfill waits for them.
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import sys
@@ -45,7 +46,8 @@ def source_config_for(config: Config, path: str, fmt: str, sink: str,
     covering = next((src for src in config.sources
                      if isinstance(src, file_source.Config) and source_matches(src, path)), None)
     name = source_name or (covering.name if covering else "backfill")
-    return (file_source.Config(name=name, type="file", paths=[os.path.abspath(path)], format=fmt, sinks=[sink],
+    exact = glob.escape(os.path.abspath(path))  # the file itself, even if its name has [ * or ?
+    return (file_source.Config(name=name, type="file", paths=[exact], format=fmt, sinks=[sink],
                                read_from="beginning", rotate_wait=0.0), covering is not None)
 
 

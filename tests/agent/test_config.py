@@ -114,7 +114,8 @@ def test_a_sink_without_a_type_says_it_is_required(tmp_path: Path) -> None:
 
 def test_an_unknown_format_lists_the_formats(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE.replace('"lines"', '"xml"') + SINK) == [
-        'agent.toml: [sources.transfers] format: unknown format; expected one of json, lines; got "xml"']
+        'agent.toml: [sources.transfers] format: unknown format; expected one of json, lines, openlava-acct, '
+        'openlava-events, uge-accounting; got "xml"']
 
 
 def test_a_source_routing_to_an_unknown_sink_lists_the_sinks(tmp_path: Path) -> None:

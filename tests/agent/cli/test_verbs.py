@@ -149,3 +149,14 @@ def test_purge_deletes_only_the_dead_letters_asked_for(tmp_path: Path) -> None:
         assert [json.loads(line)["id"] for line in left] == [listed[1]["id"]]
     finally:
         rx.stop()
+
+
+def test_backfill_reads_a_file_whose_name_has_glob_characters(tmp_path: Path) -> None:
+    odd = tmp_path / "lsb.acct[old]*"
+    odd.write_text("one\ntwo\n")
+    (tmp_path / "lsb.acct1").write_text("must not be read\n")  # what the name matches as a pattern
+    cfg = make_site(tmp_path, {"name": "out", "type": "file", "path": str(tmp_path / "out.ndjson")})
+    r = logspool("backfill", str(odd), "--format", "lines", "--sink", "out", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = [orjson.loads(line)["data"]["message"] for line in (tmp_path / "out.ndjson").read_bytes().splitlines()]
+    assert out == ["one", "two"]
