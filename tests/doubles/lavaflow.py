@@ -18,7 +18,9 @@ server, because the sink is judged by it:
   (cluster, job, user, task_id); attempts on (cluster, job, task, start_time), an
   openlava start_time 0 meaning eventTime; a later univa82 row with a larger end_time
   overwrites the attempt's hosts, projects and usage (not its end_time);
-- keys read only on the "created" path are read only there, as the views do.
+- keys read only on the "created" path are read only there, as the views do;
+- a strict database (PostgreSQL): a cluster name over 100 characters, a job name or JOB_NEW
+  command over 512 (their CharFields) fail the request.
 
 Fault injection: `fail_next(n, status)` (answered before the view runs, like a
 database outage), `outage(status)` / `mend()`, `hang_next(n, seconds)` (imported, then
@@ -81,6 +83,12 @@ def _text(v: Any) -> Any:
     if v is None:
         raise _Integrity("NOT NULL")
     return v
+
+
+def _fits(v: Any, max_length: int) -> None:
+    """A CharField(max_length) on a strict database (PostgreSQL, MySQL strict mode): longer is an error."""
+    if isinstance(v, str) and len(v) > max_length:
+        raise _Integrity(f"value too long for character varying({max_length})")
 
 
 def _when(v: Any) -> None:
@@ -256,6 +264,7 @@ class LavaFlowServer:
                 key = data["key"]
                 if not (isinstance(key, str) and key in self.keys):
                     return self._answer(403, "text/html; charset=utf-8", b"Invalid key specified")
+                _fits(cluster, 100)
                 self.clusters.add(cluster)  # Cluster.objects.get_or_create(name=cluster_name)
                 payload = data["payload"]
                 if isinstance(payload, list):
@@ -327,6 +336,8 @@ class LavaFlowServer:
         for i in (0, 1, 2, 3, 4, 5, 9, 10, 8, 6, 7):
             _dj_int(limits[i])
         _fields(e, ints=_NEW_INTS, floats=("hostFactor",), texts=_NEW_TEXTS, reads=("preExecCmd",))
+        _fits(e["jobName"], 512)
+        _fits(e["command"], 512)
         job.submitted = True  # js.save(): the rest may still fail, the row stays
         for h in e["askedHosts"]:
             _text(h)
@@ -360,6 +371,7 @@ class LavaFlowServer:
         attempt.projects = [_text(log["projectName"])]
         _fields(log["lsfRusage"], floats=RUSAGE)
         _fields(log, ints=_FINISH_INTS, floats=("hostFactor",), texts=_FINISH_TEXTS, reads=("preExecCmd",))
+        _fits(log["jobName"], 512)
         _options(log["options"])
         for h in log["askedHosts"]:
             _text(h)

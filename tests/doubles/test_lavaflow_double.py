@@ -96,6 +96,8 @@ def test_an_unknown_path_is_a_404_page(server: LavaFlowServer) -> None:
     ("univa82", lambda: dict(univa82_record(uge_row(4)), submission_time="1416358463.256")),  # int("1.5")
     ("univa82", lambda: dict(univa82_record(uge_row(4)), pe_taskid="NONE")),       # IntegerField(null=True)
     ("univa82", lambda: univa82_record(uge_row(4, failed=15))),
+    ("openlava", lambda: dict(new(1), eventLog={**new(1)["eventLog"], "jobNewLog": {
+        **new(1)["eventLog"]["jobNewLog"], "command": "x" * 513}})),              # CharField(512)
 ])
 def test_a_record_the_view_chokes_on_is_a_500(server: LavaFlowServer, kind: str, record: Any) -> None:
     r = post(server, [record()], kind=kind)

@@ -241,7 +241,9 @@ def openlava_record(name: str, data: dict[str, Any]) -> dict[str, Any]:
         logs["jobFinishLog"] = job_finish_log(data, event_time)
     elif name == JOB_NEW:
         get = data.get
-        logs["jobNewLog"] = {k: get(k, default) for k, default in JOB_NEW_KEYS}
+        log = logs["jobNewLog"] = {k: get(k, default) for k, default in JOB_NEW_KEYS}
+        _clip(log, "jobName")
+        _clip(log, "command")
     record["eventLog"] = logs
     return record
 
@@ -269,6 +271,7 @@ def job_finish_log(data: dict[str, Any], event_time: Any) -> dict[str, Any]:
     if not isinstance(ru, dict) or len(ru) != len(RUSAGE_KEYS):
         given = ru if isinstance(ru, dict) else {}
         ru = log["lsfRusage"] = {k: given.get(k, -1.0) for k in RUSAGE_KEYS}
+    _clip(log, "jobName")
     log["endTime"] = event_time
     try:
         log["cpuTime"] = max(0.0, ru["ru_utime"] + ru["ru_stime"])
@@ -279,6 +282,19 @@ def job_finish_log(data: dict[str, Any], event_time: Any) -> dict[str, Any]:
         log["execHosts"] = hosts = expand_hosts(hosts)
         log["numExHosts"] = len(hosts)
     return log
+
+
+#: LavaFlow's CharField(max_length=512) for a job name (both logs) and a JOB_NEW command. A
+#: longer value fails the import on a strict database (PostgreSQL, MySQL strict mode); openlava's
+#: own reader refused such a record outright (copyQStr, MAX_CMD_DESC_LEN), so the old importer
+#: never sent one. JOB_FINISH's command goes to a TextField and is sent whole.
+NAME_MAX = 512
+
+
+def _clip(log: dict[str, Any], key: str) -> None:
+    value = log.get(key)
+    if isinstance(value, str) and len(value) > NAME_MAX:
+        log[key] = value[:NAME_MAX]
 
 
 def expand_hosts(hosts: list[Any]) -> list[Any]:

@@ -98,6 +98,15 @@ def test_decoding_skips_unwanted_events_unread_and_cuts_a_job_finish_after_comma
     assert len(decode([status], None)) == 1  # event_types = "all": nothing skipped
 
 
+def test_names_and_a_job_new_command_longer_than_lavaflow_s_512_character_fields_are_cut_there() -> None:
+    script = "#!/bin/bash;#BSUB -n 128;" + "mpirun ./model;" * 100
+    [request] = sent(envelope(job_new(5, command=script, jobName="n" * 600), type="JOB_NEW", fmt="openlava-events"),
+                     envelope(job_finish(5, command=script, jobName="n" * 600), offset=1))
+    new, finish = (r["eventLog"]["jobNewLog"] or r["eventLog"]["jobFinishLog"] for r in records_of(request))
+    assert (new["command"], new["jobName"]) == (script[:512], "n" * 512)
+    assert (finish["command"], finish["jobName"]) == (script, "n" * 512)  # Attempt.command is a TextField
+
+
 def test_cpu_time_is_never_negative_when_the_log_has_no_rusage() -> None:
     [request] = sent(envelope(job_finish(1, lsfRusage=rusage(-1.0, -1.0))))
     assert records_of(request)[0]["eventLog"]["jobFinishLog"]["cpuTime"] == 0.0
