@@ -141,7 +141,6 @@ class _Source:
         self.env = env
         self.relative = item
         self.pos = 0
-        self.names = 0
 
     def at(self, extra: int = 0) -> str:
         k = self.pos + extra
@@ -154,10 +153,6 @@ class _Source:
 
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
-
-    def local(self) -> str:
-        self.names += 1
-        return f"v{self.names}"
 
     def settle(self, indent: int) -> None:
         """Make `i` the position, before code whose length varies."""
@@ -219,10 +214,12 @@ def _steps(src: _Source, layout: Layout, indent: int) -> None:
         if isinstance(step, Field):
             src.emit(indent, f"d[{step.name!r}] = " + _CHECKS[step.kind].format(f"t[{src.at()}]"))
             src.pos += 1
-        elif isinstance(step, Group):
-            body = ", ".join(f"{f.name!r}: " + _CHECKS[f.kind].format(f"t[{src.at(k)}]")
-                             for k, f in enumerate(step.fields))
-            src.emit(indent, f"d[{step.name!r}] = {{{body}}}")
+        elif isinstance(step, Group):  # a display of up to 16 entries: CPython builds more in chunks
+            values = [(f.name, _CHECKS[f.kind].format(f"t[{src.at(k)}]")) for k, f in enumerate(step.fields)]
+            src.emit(indent, "g = {" + ", ".join(f"{name!r}: {expr}" for name, expr in values[:16]) + "}")
+            for name, expr in values[16:]:
+                src.emit(indent, f"g[{name!r}] = {expr}")
+            src.emit(indent, f"d[{step.name!r}] = g")
             src.pos += len(step.fields)
         elif isinstance(step, Fixed):
             src.emit(indent, f"if len(t) < {src.at(step.size)}: raise IndexError")

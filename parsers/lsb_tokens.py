@@ -141,13 +141,21 @@ def _join_doubled(parts: list[bytes], quote: bytes) -> None:
 
     An empty outside part between two string parts is a doubled quote; the first and last
     parts are outside any string and may be empty (a line that starts or ends with a quote).
+    One pass, so that a line of many doubled quotes costs no more than its length.
     """
-    k = 2
-    while k < len(parts) - 1:
-        if parts[k]:
+    last = len(parts) - 1
+    if last < 4 or b"" not in parts[2:last:2]:
+        return
+    out = [parts[0]]
+    k = 1
+    while k < last:
+        chunks = [parts[k]]
+        while k + 1 < last and not parts[k + 1]:
+            chunks += [quote, parts[k + 2]]
             k += 2
-        else:
-            parts[k - 1:k + 2] = [parts[k - 1] + quote + parts[k + 1]]
+        out += [b"".join(chunks), parts[k + 1]]
+        k += 2
+    parts[:] = out
 
 
 def _numbers(words: list[bytes]) -> list[Token]:

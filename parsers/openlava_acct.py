@@ -6,7 +6,7 @@ else become unknown records (`"unknown": true` and the raw `fields`), not errors
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 from .lsb_events import LAYOUTS, LSF_VERIFIED
 from .lsb_record import EventLog
@@ -16,6 +16,6 @@ NAME = "openlava-acct"
 _LOG = EventLog({"JOB_FINISH": LAYOUTS["JOB_FINISH"]}, LSF_VERIFIED)
 
 
-def parse(raw: bytes) -> Optional[Parsed]:
-    """One lsb.acct line -> its JOB_FINISH record; None for blank and `#` lines."""
-    return _LOG.parse(raw)
+#: One lsb.acct line -> its JOB_FINISH record; None for blank and `#` lines (a bound method:
+#: one call less per line).
+parse: Callable[[bytes], Optional[Parsed]] = _LOG.parse
