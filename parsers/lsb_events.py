@@ -54,14 +54,15 @@ class Version(NamedTuple):
 
 
 def version(text: str) -> Optional[Version]:
-    """"22" -> openlava 22; "10.108" -> LSF 10, 108; None if not a version number."""
+    """Read a version: `22` -> openlava 22, `10.108` -> LSF 10.108; None if it is not one."""
     if _VERSION.fullmatch(text) is None:
         return None
     major, _, rest = text.partition(".")
     return Version(text, bool(rest), int(major), int(rest.split(".")[0]) if rest else 0)
 
 
-XF = seq(fields(S, "subFn execFn"), Field("options", I))  # names written with a raw "%s": see lsb_tokens
+#: A transfer file: written with a raw "%s" for the names (see lsb_tokens on what that means).
+XF = seq(fields(S, "subFn execFn"), Field("options", I))
 
 
 def _when(mask: int, *steps: Step, on: str = "options") -> When:

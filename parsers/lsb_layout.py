@@ -28,6 +28,8 @@ Reader = Callable[[list[Token], int], tuple[dict[str, Any], int]]
 
 
 class Field(NamedTuple):
+    """One value: I an int, F a number (ints widened to float), S a quoted string, W either."""
+
     name: str
     kind: str
 

@@ -9,16 +9,22 @@ Tokens come out typed: `str` for a quoted string, `int`/`float` for a number, an
 a bare word that is not a number (LSF 9's host-rusage host names, or damage such as `02`,
 two fields run together: C's `%d` never writes a leading zero).
 
+Transfer-file names (JOB_NEW's and JOB_MODIFY2's `xf`) are the exception openlava makes: it
+writes them with a raw `"%s"`, not `addQStr`. They are read like any quoted string, as
+openlava's own `stripQStr` reads them: `""` inside one reads as a single quote, and a lone
+quote ends the name early, so the record's later fields shift and it fails to fit its layout
+(a `ParseError` naming the field). Nothing better is possible: the bytes are ambiguous.
+
 Strings are decoded as UTF-8 with invalid bytes replaced by U+FFFD, not surrogate-escaped:
 the records become JSON, and a lone surrogate is not valid JSON (orjson refuses it), so one
 stray byte in a job's command would otherwise stop the batch it is in. The files declare no
 encoding; every sample is UTF-8 (`aàb`), and openlava copies the bytes it was given.
 
-Two lexers give the same tokens. `lex` is the fast path: it rewrites the line into a JSON
-array with a few whole-line byte operations and lets orjson convert every token at C speed;
-when the line is not in the plain shape that allows (doubled quotes, tabs, invalid UTF-8,
-bare words, backslashes outside strings...) it falls back to `lex_slow`, a byte-at-a-time
-reader that also reports where each token starts, for error messages.
+Two lexers give the same tokens (a test holds them to it). `lex` rewrites the line into a
+JSON array with a few whole-line byte operations and lets orjson convert every token at C
+speed; a line that does not fit that (bare words, invalid UTF-8, control characters in a
+string, a NUL outside one, an unterminated quote) goes to `lex_slow`, which applies the same
+rules part by part. `spans` gives each token's place in the line, for error messages.
 """
 from __future__ import annotations
 
