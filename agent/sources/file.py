@@ -92,11 +92,15 @@ class FileSource:
         return sorted(found)
 
     def discover(self) -> None:
-        """Match the glob's files to tracked files and checkpoints; start new ones."""
+        """Match the glob's files to followed files and checkpoints; start new ones (no reading)."""
+        self._start(self._rescan())
+
+    def _rescan(self) -> list[tuple[str, os.stat_result]]:
+        """Follow renames of known files, mark those that left the glob; the files not followed yet."""
         seen: set[int] = set()
         by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
         new: list[tuple[str, os.stat_result]] = []
-        for path in self._matches():  # known files first: a renamed one frees its old path
+        for path in self._matches():
             try:
                 st = os.stat(path)
             except OSError:
@@ -112,16 +116,23 @@ class FileSource:
                 t.cp.path = path
             t.in_glob = True
             seen.add(id(t))
-        for path, st in new:
-            t = by_inode.get((st.st_dev, st.st_ino)) or self._adopt(path, st)  # a hard link: once
-            if t is not None:
-                by_inode[(st.st_dev, st.st_ino)] = t
-                t.in_glob = True
-                seen.add(id(t))
         for t in self.tracked.values():
             if id(t) not in seen and t.in_glob:
                 t.in_glob = False
                 t.last_growth = self.clock()
+        if not new:
+            self.first_start = False
+        return new
+
+    def _start(self, new: list[tuple[str, os.stat_result]]) -> None:
+        """Identify and open files not followed yet (a hard link to one already followed: once)."""
+        by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
+        for path, st in new:
+            if (st.st_dev, st.st_ino) in by_inode:
+                continue
+            t = self._adopt(path, st)
+            if t is not None:
+                by_inode[(st.st_dev, st.st_ino)] = t
         self.first_start = False  # files that appear from now on are new: read them whole
 
     def _open(self, path: str) -> Optional[int]:
@@ -155,19 +166,31 @@ class FileSource:
 
     # ---- reading ---------------------------------------------------------------------
     def step(self, budget_blocks: int = 1 << 30, paused: Callable[[], bool] = lambda: False) -> StepResult:
-        """One poll: discover files, then read each until it has nothing new (or `paused()`)."""
+        """One poll: read what the followed files gained, then start new files and read them.
+
+        Followed files are read to their end before new ones are identified: a new file may
+        be a copy of one (lsb.acct archiving, copytruncate), and it must carry on from where
+        the original really ended, not from where it stood at the last poll.
+        """
         result = StepResult()
-        self.discover()
+        new = self._rescan()
+        self._read_all(result, budget_blocks, paused)
+        if new:
+            self._start(new)
+            self._read_all(result, budget_blocks, paused)
+        for t in sorted(self.tracked.values(), key=lambda t: t.cp.id or 0):
+            self._maybe_close(t, result)
+        for cid in [cid for cid, t in self.tracked.items() if t.cp.state == "gone"]:
+            del self.tracked[cid]
+        return result
+
+    def _read_all(self, result: StepResult, budget_blocks: int, paused: Callable[[], bool]) -> None:
         for t in sorted(self.tracked.values(), key=lambda t: t.cp.id or 0):
             blocks = 0
             while blocks < budget_blocks and not paused():
                 if not self._read_block(t, result):
                     break
                 blocks += 1
-            self._maybe_close(t, result)
-        for cid in [cid for cid, t in self.tracked.items() if t.cp.state == "gone"]:
-            del self.tracked[cid]
-        return result
 
     def _reopen(self, t: Tracked) -> bool:
         """A closed tracked file grew again: reopen it (by path, checking it is the same inode)."""

@@ -115,3 +115,23 @@ def test_read_from_end_applies_only_to_files_there_at_the_very_first_start(tmp_p
     log.write_text("first line of the new file\n")  # appears after the start: read it whole
     r.step()
     assert messages(spool) == ["first line of the new file"]
+
+
+def test_lsb_acct_archiving_sends_nothing_twice(tmp_path: Path, spool: Spool) -> None:
+    """openlava's switchAcctLog: copy lsb.acct to lsb.acct.0, unlink lsb.acct, create it anew,
+    then shift lsb.acct.N to N+1 (scheduler.md §2.4), under a `lsb.acct*` glob."""
+    acct = tmp_path / "lsb.acct"
+    acct.write_text("FINISH 1\nFINISH 2\n")
+    config = file_source.Config(name="acct", type="file", paths=[str(tmp_path / "lsb.acct*")], format="lines",
+                                sinks=["s"])
+    r = file_source.FileSource(config, spool, EnvelopeEncoder("acct", "lines", "h", None))
+    r.step()
+    with open(acct, "a") as fh:
+        fh.write("FINISH 3\n")
+    (tmp_path / "lsb.acct.0").write_bytes(acct.read_bytes())
+    acct.unlink()
+    acct.write_text("FINISH 4\n")
+    os.rename(tmp_path / "lsb.acct.0", tmp_path / "lsb.acct.1")
+    r.step()
+    r.step()
+    assert messages(spool) == ["FINISH 1", "FINISH 2", "FINISH 3", "FINISH 4"]
