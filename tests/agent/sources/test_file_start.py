@@ -135,3 +135,20 @@ def test_lsb_acct_archiving_sends_nothing_twice(tmp_path: Path, spool: Spool) ->
     r.step()
     r.step()
     assert messages(spool) == ["FINISH 1", "FINISH 2", "FINISH 3", "FINISH 4"]
+
+
+def test_the_openlava_events_format_brings_its_own_history_offset(tmp_path: Path, spool: Spool) -> None:
+    sample = Path(__file__).parents[2] / "parsers" / "samples" / "openlava-events" / "hpccostsim_lsf10_lsb.events"
+    job_new = [line for line in sample.read_bytes().splitlines(keepends=True) if line.startswith(b'"JOB_NEW"')][:3]
+    events = tmp_path / "lsb.events"
+    events.write_bytes(b"#80".ljust(80) + b"\n" + job_new[0] + job_new[1])
+    config = file_source.Config(name="ev", type="file", paths=[str(events)], format="openlava-events", sinks=["s"])
+    r = file_source.FileSource(config, spool, EnvelopeEncoder("ev", "openlava-events", "h", None))
+    r.step()
+    pos = 81 + len(job_new[1])  # job 2 is still in core: mbatchd re-writes its JOB_NEW first
+    (tmp_path / "lsb.events.tmp").write_bytes(f"#{pos}".ljust(80).encode() + b"\n" + job_new[1] + job_new[2])
+    os.rename(tmp_path / "lsb.events.tmp", events)
+    r.step()
+    jobs = [orjson.loads(line)["data"]["jobId"] for (p,) in spool.query("SELECT payload FROM chunks ORDER BY id")
+            for line in p.splitlines()]
+    assert jobs == [orjson.loads(b"[" + j.split()[3] + b"]")[0] for j in job_new] and len(set(jobs)) == 3
