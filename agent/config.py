@@ -173,11 +173,24 @@ _SECRET_KEYS = ("token", "password", "key", "secret", "headers")
 _USERINFO = re.compile(r"(://)[^/@\s\"]+@")  # user:password in a URL
 
 
+def _secret_key(key: Any) -> bool:
+    return isinstance(key, str) and any(s in key.lower() for s in _SECRET_KEYS)
+
+
+def _masked(value: Any) -> Any:
+    """A table shown whole (an error about a combination of keys) with its secrets hidden."""
+    if isinstance(value, dict):
+        return {k: "(hidden)" if _secret_key(k) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def _describe(value: Any, keys: tuple[Any, ...]) -> str:
     """The offending value as TOML-like text, or "(hidden)" under a key that holds secrets."""
-    if any(isinstance(k, str) and any(s in k.lower() for s in _SECRET_KEYS) for k in keys):
+    if any(_secret_key(k) for k in keys):
         return "(hidden)"
-    text = _USERINFO.sub(r"\1***@", json.dumps(value, ensure_ascii=False, default=str))
+    text = _USERINFO.sub(r"\1***@", json.dumps(_masked(value), ensure_ascii=False, default=str))
     return text if len(text) <= 120 else text[:117] + "..."
 
 

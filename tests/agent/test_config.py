@@ -308,3 +308,10 @@ def test_check_config_accepts_the_example_and_summarises_it(tmp_path: Path) -> N
     lines = done.stdout.splitlines()
     assert lines[0] == f"{ROOT}/agent.toml.example: OK"
     assert f"  source transfers: file {ROOT}/examples/gridftp-transfer.log* as lines -> local" in lines
+
+
+def test_an_error_about_a_whole_table_hides_the_secrets_in_it(tmp_path: Path) -> None:
+    text = SOURCE + SINK + f'token = "{SECRET}"\ntoken_file = "/etc/logspool/t"\n'
+    assert errors(tmp_path, text) == [
+        'agent.toml: [sinks.archive]: set token or token_file, not both; got {"name": "archive", "type": "http", '
+        '"url": "http://127.0.0.1:8080/ingest", "token": "(hidden)", "token_file": "(hidden)"}']
