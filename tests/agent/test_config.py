@@ -314,4 +314,4 @@ def test_an_error_about_a_whole_table_hides_the_secrets_in_it(tmp_path: Path) ->
     text = SOURCE + SINK + f'token = "{SECRET}"\ntoken_file = "/etc/logspool/t"\n'
     assert errors(tmp_path, text) == [
         'agent.toml: [sinks.archive]: set token or token_file, not both; got {"name": "archive", "type": "http", '
-        '"url": "http://127.0.0.1:8080/ingest", "token": "(hidden)", "token_file": "(hidden)"}']
+        '"url": "http://127.0.0.1:8080/ingest", "token": "(hidden)", "token_file": "(hidde...']  # cut at 120
