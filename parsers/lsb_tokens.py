@@ -68,20 +68,18 @@ def lex(line: bytes) -> Optional[list[Token]]:
     src = line.replace(b"\\", b"\\\\") if b"\\" in line else line
     parts = src.split(b'"')
     if len(parts) & 1:
-        # The usual shape first (one space between tokens, no doubled quote), inline.
+        # The usual shape first (one space between tokens), inline.
         bare = b"\x00".join(parts[0::2]).replace(b" ", b",")
         if not bare.translate(None, _NUMERIC):
-            pieces = bare.split(b"\x00")
-            if len(pieces) == len(parts) + 1 >> 1:
-                parts[0::2] = pieces
-                parts[0] = b"[" + parts[0]
-                parts[-1] += b"]"
-                try:
-                    tokens: list[Token] = _loads(b'"'.join(parts))
-                    return tokens
-                except orjson.JSONDecodeError:
-                    pass
-        careful = _as_json(src.split(b'"'))
+            text = b"[" + bare.replace(b"\x00", b'"%s"') + b"]"
+            if b'""' in text:  # two strings with nothing between them: a doubled quote
+                text = text.replace(b'""', b'\\"')
+            try:
+                tokens: list[Token] = _loads(text % tuple(parts[1::2]))
+                return tokens
+            except (orjson.JSONDecodeError, TypeError):  # TypeError: a NUL outside the strings
+                pass
+        careful = _as_json(parts)
         if careful is not None:
             return careful
     lexed = lex_slow(line)
@@ -91,11 +89,12 @@ def lex(line: bytes) -> Optional[list[Token]]:
 def _as_json(parts: list[bytes]) -> Optional[list[Token]]:
     """Rewrite the quote-split line as a JSON array and let orjson read it.
 
-    The outside parts are joined with NUL where each string was, white space becomes
-    commas, and they are split back between the strings. `lex` tries the usual shape inline
-    first; this careful try joins doubled quotes and collapses runs of white space. Anything
-    but numbers outside the strings (a word, JSON's true, [1]...) is left to `lex_slow`; so
-    is a NUL outside them, which makes the pieces miscount.
+    The outside parts are joined with NUL where each string was and white space becomes
+    commas; each NUL then becomes a `"%s"` slot, filled with the strings by one `%`. `lex`
+    tries the usual shape inline first (where two slots with nothing between them are a
+    doubled quote); this careful try joins doubled quotes first and collapses runs of white
+    space. Anything but numbers outside the strings (a word, JSON's true, [1]...) is left to
+    `lex_slow`; so is a NUL outside them, which makes a slot too many (a TypeError).
     """
     _join_doubled(parts, b'\\"')
     outside = b"\x00".join(parts[0::2])
@@ -103,15 +102,9 @@ def _as_json(parts: list[bytes]) -> Optional[list[Token]]:
     if bare.translate(None, _NUMERIC):
         return None
     try:
-        parts[0::2] = bare.split(b"\x00")
-    except ValueError:
-        return None
-    parts[0] = b"[" + parts[0]
-    parts[-1] += b"]"
-    try:
-        tokens: list[Token] = _loads(b'"'.join(parts))
+        tokens: list[Token] = _loads(b"[%b]" % bare.replace(b"\x00", b'"%s"') % tuple(parts[1::2]))
         return tokens
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, TypeError):
         return None
 
 
@@ -147,20 +140,31 @@ def _join_doubled(parts: list[bytes], quote: bytes) -> None:
 
     An empty outside part between two string parts is a doubled quote; the first and last
     parts are outside any string and may be empty (a line that starts or ends with a quote).
-    One pass, so that a line of many doubled quotes costs no more than its length.
+    `list.index` finds the empty ones at C speed; each run of them (quotes in a row inside a string)
+    becomes one part, and the parts between runs are copied by slices, so that the cost follows the
+    number of doubled quotes, not of parts, and a line of many stays linear.
     """
-    last = len(parts) - 1
-    if last < 4 or b"" not in parts[2:last:2]:
+    outside = parts[2:len(parts) - 1:2]  # parts[2 + 2j], between two string parts
+    if b"" not in outside:
         return
-    out = [parts[0]]
-    k = 1
-    while k < last:
-        chunks = [parts[k]]
-        while k + 1 < last and not parts[k + 1]:
-            chunks += [quote, parts[k + 2]]
-            k += 2
-        out += [b"".join(chunks), parts[k + 1]]
-        k += 2
+    empty = [outside.index(b"")]
+    try:
+        while True:
+            empty.append(outside.index(b"", empty[-1] + 1))
+    except ValueError:
+        pass
+    out: list[bytes] = []
+    copied = r = 0
+    while r < len(empty):
+        first = empty[r]
+        while r + 1 < len(empty) and empty[r + 1] == empty[r] + 1:
+            r += 1
+        # outside parts first..empty[r] are parts 2*first+2 ..: join the strings around them
+        out += parts[copied:2 * first + 1]
+        out.append(quote.join(parts[2 * first + 1:2 * empty[r] + 4:2]))
+        copied = 2 * empty[r] + 4
+        r += 1
+    out += parts[copied:]
     parts[:] = out
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parsers import lsb_tokens
 from parsers.lsb_tokens import Token, bare, leading_zero, lex, lex_slow, plain, plain_list, show, skipped, spans
 
 PADDED = b'"JOB_NEW" "10.108" 1643910037 101 "simuser" -1 -1 ""   1.00 2 "sender"'
@@ -18,6 +20,29 @@ def test_runs_of_spaces_from_padded_floats_are_one_separator() -> None:
 def test_doubled_quotes_inside_a_string_are_one_quote() -> None:
     line = b'"JOB_FINISH" "9.11" 1 "#BSUB -R ""span[ptile=16]""    # run" "" """"'
     assert lex(line) == ["JOB_FINISH", "9.11", 1, '#BSUB -R "span[ptile=16]"    # run', "", '"']
+
+
+def test_doubled_quotes_are_read_by_the_inline_json_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The usual LSF line with a quote in a job's command must not need the careful lexers.
+    monkeypatch.setattr(lsb_tokens, "_as_json", _not_called)
+    monkeypatch.setattr(lsb_tokens, "lex_slow", _not_called)
+    line = b'"JOB_FINISH" "10.108" 1 "bash -c ""make"" \\" """" "a""""b" "" "x""" 7 "%s" ""'
+    assert lex(line) == ["JOB_FINISH", "10.108", 1, 'bash -c "make" \\', '"', 'a""b', "", 'x"', 7, "%s", ""]
+
+
+def test_doubled_quotes_in_a_padded_line_are_read_by_the_careful_rewrite(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lsb_tokens, "lex_slow", _not_called)
+    line = b'"JOB_NEW" "22" 1 ""   1.00 "a""""b""" \t"%s"  2 ""'
+    assert lex(line) == ["JOB_NEW", "22", 1, "", 1.0, 'a""b"', "%s", 2, ""]
+
+
+def test_a_nul_between_two_strings_is_a_bare_word_not_a_doubled_quote() -> None:
+    assert lex(b'"X" "22" "a"\x00"b" 1') == ["X", "22", "a", b"\x00", "b", 1]
+    assert lex(b'"X" "22" "a""\x00" 1') == ["X", "22", 'a"\x00', 1]
+
+
+def _not_called(line: object) -> None:
+    raise AssertionError("an earlier path should have read this line")
 
 
 def test_numbers_keep_their_kind_and_sign() -> None:
