@@ -14,7 +14,8 @@ import httpx
 import orjson
 import pytest
 
-from agent.sinks.lavaflow.encode import gridengine_record, openlava_record, univa82_record
+from agent.sinks.lavaflow.encode import openlava_record
+from agent.sinks.lavaflow.gridengine import gridengine_record, univa82_record
 from tests.agent.sinks.lavaflow_records import job_finish, job_new, sge_row, uge_row
 from tests.doubles.lavaflow import LavaFlowServer
 

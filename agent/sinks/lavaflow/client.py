@@ -35,7 +35,7 @@ from agent.secret import read_secret_file
 from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink, SinkConfig
 from ..http import outcome_for_error, retry_after
 from .config import Config, valid_key
-from .encode import ClusterUnknown, Encoded, Part, decode, encode
+from .encode import ClusterUnknown, Encoded, Part, encode_lines
 
 _BODY_CHARS = 200
 _TAG = re.compile(r"<[^>]*>")
@@ -70,8 +70,7 @@ class LavaFlowSink:
 
     def encode(self, batch: Batch) -> Encoded:
         """The batch as LavaFlow requests (deterministic: the same batch gives the same parts)."""
-        return encode(decode(batch.records, self._wanted), self._config.cluster, self._wanted, self._cluster,
-                      batch.key())
+        return encode_lines(batch.records, self._config.cluster, self._wanted, self._cluster, batch.key())
 
     def send(self, payload: object) -> Outcome:
         """The requests of one batch, in order; the first one not delivered decides the outcome."""

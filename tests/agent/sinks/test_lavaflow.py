@@ -19,7 +19,8 @@ import pytest
 from agent.lsf_cluster import ClusterNameError
 from agent.sinks import SINKS, Delivered, Misconfigured, Reject, Retry
 from agent.sinks.lavaflow import Config, Encoded, LavaFlowSink
-from agent.sinks.lavaflow.encode import JOB_FINISH_KEYS, JOB_NEW_KEYS, LOG_NAMES, decode
+from agent.sinks.lavaflow.encode import JOB_NEW_KEYS, decode
+from agent.sinks.lavaflow.job_finish import JOB_FINISH_KEYS, LOG_NAMES
 from tests.agent.sinks.lavaflow_records import (batch, envelope, finishes, job_finish, job_new, rusage, sge_row,
                                                 uge_row, unknown_event)
 
