@@ -136,8 +136,8 @@ def finish_record(line: bytes, at: int, end: int, data: dict[str, Any]) -> Optio
     the dict path knows what to send (a key missing or unknown, a value it changes).
     """
     keys = list(data)
-    lsf = keys == _LSF_ORDER
-    if not (lsf or keys == _OPENLAVA_ORDER):
+    lsf = len(keys) == len(_LSF_ORDER)
+    if keys != (_LSF_ORDER if lsf else _OPENLAVA_ORDER):
         return None
     ru, name, hosts = data["lsfRusage"], data["jobName"], data["execHosts"]
     if (type(data["version"]) is not str or type(data["eventTime"]) is not int or type(ru) is not dict
@@ -149,10 +149,9 @@ def finish_record(line: bytes, at: int, end: int, data: dict[str, Any]) -> Optio
                 return None  # compressed hosts are expanded
         except TypeError:
             return None
-    if not line.startswith(_VERSION, at):  # version first and eventTime second; both scalars, so
-        return None                        # the next `,"` after each is the next key
+    # version and eventTime come first, both scalars: the next `,"` after each is the next key
     version_end = line.find(_KEY, at, end)
-    if version_end < 0 or not line.startswith(_EVENT_TIME, version_end):
+    if not line.startswith(_VERSION, at) or version_end < 0 or not line.startswith(_EVENT_TIME, version_end):
         return None
     time_at = version_end + len(_EVENT_TIME)
     first = line.find(_KEY, time_at, end)
@@ -162,17 +161,13 @@ def finish_record(line: bytes, at: int, end: int, data: dict[str, Any]) -> Optio
         # The last `,"timeEvent":` with no brace after it is the top-level key: one in an
         # object would have that object's closing brace after it, before commandSpool.
         dropped = line.rfind(_TIME_EVENT, first, end)
-        if dropped < 0 or line.find(b"}", dropped, end) >= 0 or type(data["timeEvent"]) not in _SCALARS:
+        following = line.find(_KEY, dropped + len(_TIME_EVENT), end)  # idx, after timeEvent's scalar
+        if (dropped < 0 or following < 0 or line.find(b"}", dropped, end) >= 0
+                or type(data["timeEvent"]) not in _SCALARS):
             return None
-        following = line.find(_KEY, dropped + len(_TIME_EVENT), end)  # the key after the scalar
-        if following < 0:
-            log = line[first + 1:dropped]
-        elif dropped == first:
-            log = line[following + 1:end]
-        else:
-            log = line[first + 1:dropped] + line[following:end]
+        head, tail = line[first + 1:dropped], line[following:end]
     else:
-        log = line[first + 1:end]
+        head, tail = line[first + 1:end], b""
     event_time = line[time_at:first]
-    return b"".join((b'{"version":', line[at + len(_VERSION):version_end], _TYPE, event_time, _OPEN, log,
+    return b"".join((b'{"version":', line[at + len(_VERSION):version_end], _TYPE, event_time, _OPEN, head, tail,
                      b',"endTime":', event_time, b',"cpuTime":', orjson.dumps(_cpu_time(ru)), _CLOSE))
