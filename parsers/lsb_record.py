@@ -16,7 +16,7 @@ from .lsb_layout import Bad, Layout, check_layout, compile_layout
 from .lsb_tokens import Token, leading_zero, lex, lex_slow, plain_list, show, skipped, spans
 from .record import ParseError, Parsed
 
-_HEAD = (("version", "t[1]"), ("eventTime", "t[2] | 0"))
+_HEAD = (("version", "t[1]"), ("eventTime", "_index(t[2])"))
 _new = tuple.__new__
 _CACHE_LIMIT = 512  # (type, version) pairs; a damaged file could invent many
 _LEADING_ZERO_NOTE = " (a leading zero, which %d never writes: two fields run together?)"

@@ -89,6 +89,22 @@ def test_lsf10_record_with_two_fields_run_together_is_refused_at_the_count() -> 
     assert LSF10[1][208:210] == b"02"
 
 
+def test_fields_read_together_are_each_still_checked_and_named() -> None:
+    # The compiled reader takes the fields between two arrays in one unpacking; a wrong or a
+    # missing one among them is still refused, and the checked reader names it.
+    line = LSF10[0]
+    assert b' -1 "" "default" 0 1 "" "" 0 2048 ' in line
+    assert _error(line.replace(b' "default" 0 1 ', b' "default" 0.5 1 '))[:2] == \
+        ("expected an integer, got 0.5", "exitStatus")
+    assert _error(line.replace(b' "default" 0 1 ', b' "default" 0 "1" '))[:2] == \
+        ('expected an integer, got "1"', "maxNumProcessors")
+    assert _error(line[:line.index(b' 0 1 "" "" 0 2048 ')]) == \
+        ("missing (the record ends after 50 fields)", "exitStatus", line.index(b' 0 1 "" "" 0 2048 '))
+    # A negative zero in a float field reads as 0.0, as `x + 0.0` has always made it.
+    ru = _data(line.replace(b" 0.004997 ", b" -0.000000 "))["lsfRusage"]
+    assert repr(ru["ru_utime"]) == "0.0" and repr(ru["ru_ismrss"]) == "-1.0"
+
+
 def test_the_invalid_record_type_sample() -> None:
     lines = _lines("malformed/hpccostsim_lsf10_lsb.acct-invalid-record-type")
     results = [parse(line) for line in lines]
