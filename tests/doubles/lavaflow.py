@@ -29,6 +29,7 @@ Fast enough for the 40k records/s benchmark: orjson, dicts, no per-record loggin
 """
 from __future__ import annotations
 
+import gc
 import json
 import re
 import socket
@@ -48,6 +49,37 @@ _OK = json.dumps({"status": "OK", "data": None, "message": "Import Successful"},
                  separators=(", ", ": ")).encode()
 SERVER_ERROR = b"<h1>Server Error (500)</h1>"
 NOT_FOUND = b"<h1>Not Found</h1><p>The requested URL was not found on this server.</p>"
+
+
+class _GcHeld:
+    """Python's garbage collector held off while a request is imported, in every thread (it is per process).
+
+    A payload is thousands of containers that live for one request. Collections during it
+    promote them, and the full collections they then set off walk every row of the tables:
+    at 200k rows, a quarter of the double's time. Held off, they die by reference count
+    first. Nothing but timing changes, and only while a request is imported.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._enable = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                self._enable = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0 and self._enable:
+                gc.enable()
+
+
+_GC_HELD = _GcHeld()
 
 
 class LavaFlowServer(LavaFlowTables):
@@ -129,6 +161,10 @@ class LavaFlowServer(LavaFlowTables):
             hang = self._hang.pop(0) if self._hang else 0.0
         if forced is not None:
             return self._answer(forced, "text/html", SERVER_ERROR if forced == 500 else b"<h1>Unavailable</h1>")
+        with _GC_HELD:
+            return self._import(cluster, kind, body, hang)
+
+    def _import(self, cluster: str, kind: str, body: bytes, hang: float) -> tuple[int, str, bytes, float]:
         try:
             data = orjson.loads(body)
         except ValueError:

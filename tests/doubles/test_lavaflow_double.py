@@ -8,6 +8,7 @@ invalid ones are those records with one thing broken.
 from __future__ import annotations
 
 import copy
+import gc
 from typing import Any, Iterator
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 
 from agent.sinks.lavaflow.encode import openlava_record
 from agent.sinks.lavaflow.gridengine import gridengine_record, univa82_record
-from tests.agent.sinks.lavaflow_records import job_finish, job_new, sge_row, uge_row
+from tests.agent.sinks.lavaflow_records import job_finish, job_new, rusage, sge_row, uge_row
 from tests.doubles.lavaflow import LavaFlowServer
 
 KEY = "test-key"
@@ -78,6 +79,26 @@ def test_an_empty_payload_is_imported_without_touching_a_record(server: LavaFlow
     assert (post(server, []).status_code, server.probes, server.clusters) == (200, 1, {"hpc1"})
 
 
+def test_garbage_collection_is_held_off_while_a_request_is_imported_then_left_as_it_was(
+        server: LavaFlowServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    during: list[bool] = []
+    view = server._openlava
+
+    def watched(cluster: str, record: Any) -> None:
+        during.append(gc.isenabled())
+        view(cluster, record)
+    monkeypatch.setattr(server, "_openlava", watched)
+    body = orjson.dumps({"key": KEY, "payload": [finish(1)]})
+    assert server.handle("POST", "/lavaflow/clusters/hpc1/import/openlava", body)[0] == 200
+    assert (during, gc.isenabled()) == ([False], True)
+    gc.disable()
+    try:
+        assert server.handle("POST", "/lavaflow/clusters/hpc1/import/openlava", body)[0] == 200
+        assert gc.isenabled() is False
+    finally:
+        gc.enable()
+
+
 def test_an_unknown_path_is_a_404_page(server: LavaFlowServer) -> None:
     assert httpx.post(f"{server.url}/clusters/hpc1/import/slurm", content=b"{}").status_code == 404
     assert httpx.post(f"http://127.0.0.1:{server.port}/clusters/hpc1/import/openlava", content=b"{}").status_code == 404
@@ -88,6 +109,10 @@ def test_an_unknown_path_is_a_404_page(server: LavaFlowServer) -> None:
     ("openlava", lambda: _without(finish(1), "eventLog", "jobFinishLog", "queue")),
     ("openlava", lambda: _without(new(1), "eventLog", "jobNewLog", "userPriority")),
     ("openlava", lambda: finish(1, jStatus=3)),                                    # not in OPENLAVA_JOB_STATES
+    ("openlava", lambda: finish(1, cwd=None)),                                     # NOT NULL
+    ("openlava", lambda: finish(1, hostFactor="fast")),                            # float() of the FloatField
+    ("openlava", lambda: finish(1, lsfRusage=dict(rusage(), ru_maxrss=None))),     # NOT NULL
+    ("openlava", lambda: finish(1, maxRMem="2 GB")),                               # int() of the IntegerField
     ("openlava", lambda: finish(1, submitTime="soon")),                            # int() of the IntegerField
     ("openlava", lambda: new(1, rLimits=[-1] * 10)),                               # rLimits[10]: IndexError
     ("openlava", lambda: new(1, xf=[{"subFn": "a", "execFn": "b", "options": 0}], options="x")),  # mask & "x"
@@ -104,6 +129,12 @@ def test_a_record_the_view_chokes_on_is_a_500(server: LavaFlowServer, kind: str,
     r = post(server, [record()], kind=kind)
     assert (r.status_code, r.content) == (500, b"<h1>Server Error (500)</h1>")
     assert server.accepted == 0
+
+
+def test_values_the_model_fields_convert_are_imported(server: LavaFlowServer) -> None:
+    """int() and float() take them, as Django's IntegerField and FloatField do."""
+    assert post(server, [finish(1, maxRMem=2048.7, hostFactor="1.5", idx=True, lsfRusage=rusage(1, 2))]).status_code == 200
+    assert (server.job_count(), server.attempt_count()) == (1, 1)
 
 
 def _without(record: dict[str, Any], *path: str) -> dict[str, Any]:
@@ -153,7 +184,7 @@ def test_a_later_uge_row_with_a_larger_end_time_overwrites_the_attempt(server: L
     assert post(server, [first, later, first, later], kind="univa82").status_code == 200
     [attempt] = server.attempts.values()
     # the view never raises the stored end_time, so every later copy overwrites again; the first does not
-    assert (server.overwrites, attempt.hosts, attempt.end_time) == (2, ["comp05"], 1416358473)
+    assert (server.overwrites, attempt.hosts, attempt.end_time) == (2, ("comp05",), 1416358473)
 
 
 def test_sge_rows_keep_the_first_row_of_an_attempt(server: LavaFlowServer) -> None:
