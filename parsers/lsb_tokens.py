@@ -42,7 +42,11 @@ _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 #: quote that opens a string nothing closes.
 _TOKEN = re.compile(rb'"((?:[^"]|"")*+)"|([^ \t\n\r\x0b\x0c"]+)|"')
 _LEADING_ZERO = re.compile(rb"[+-]?0[0-9]+")
-_NUMERIC = b"0123456789-+.eE,\x00"  # all that may stand outside quotes on the fast path
+_NUMERIC = b"0123456789-+.eE,"  # bare words joined by commas that may be JSON numbers
+#: What may stand outside the strings on the inline path: numbers, single spaces, `"%s"` slots
+#: where the strings were. Not commas: `1,2` is one bare word, as `lex_slow` reads it.
+_SLOTTED = b'0123456789-+.eE "%s'
+_OUTSIDE = b"0123456789-+.eE \t\n\r\x0b\x0c\x00"  # the careful path's: any white space, NUL per string
 _DIGITS = b"0123456789"
 _SPACE = b" \t\n\r\x0b\x0c"  # C isspace(), which is also what bytes.split() splits on
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1  # what orjson can write back out
@@ -68,16 +72,18 @@ def lex(line: bytes) -> Optional[list[Token]]:
     src = line.replace(b"\\", b"\\\\") if b"\\" in line else line
     parts = src.split(b'"')
     if len(parts) & 1:
-        # The usual shape first (one space between tokens), inline.
-        bare = b"\x00".join(parts[0::2]).replace(b" ", b",")
-        if not bare.translate(None, _NUMERIC):
-            text = b"[" + bare.replace(b"\x00", b'"%s"') + b"]"
+        # The usual shape first (one space between tokens), inline: a `"%s"` slot where each
+        # string was. A stray `%` or `s` outside the strings miscounts the slots or makes bad
+        # JSON, and so falls through like any other word.
+        text = b'"%s"'.join(parts[0::2])
+        if not text.translate(None, _SLOTTED):
+            text = text.replace(b" ", b",")
             if b'""' in text:  # two strings with nothing between them: a doubled quote
                 text = text.replace(b'""', b'\\"')
             try:
-                tokens: list[Token] = _loads(text % tuple(parts[1::2]))
+                tokens: list[Token] = _loads(b"[" + text % tuple(parts[1::2]) + b"]")
                 return tokens
-            except (orjson.JSONDecodeError, TypeError):  # TypeError: a NUL outside the strings
+            except (orjson.JSONDecodeError, TypeError, ValueError):  # from % on a stray % or s
                 pass
         careful = _as_json(parts)
         if careful is not None:
@@ -98,9 +104,9 @@ def _as_json(parts: list[bytes]) -> Optional[list[Token]]:
     """
     _join_doubled(parts, b'\\"')
     outside = b"\x00".join(parts[0::2])
-    bare = b",".join(outside.replace(b"\x00", b" \x00 ").split())
-    if bare.translate(None, _NUMERIC):
+    if outside.translate(None, _OUTSIDE):
         return None
+    bare = b",".join(outside.replace(b"\x00", b" \x00 ").split())
     try:
         tokens: list[Token] = _loads(b"[%b]" % bare.replace(b"\x00", b'"%s"') % tuple(parts[1::2]))
         return tokens

@@ -41,6 +41,13 @@ def test_a_nul_between_two_strings_is_a_bare_word_not_a_doubled_quote() -> None:
     assert lex(b'"X" "22" "a""\x00" 1') == ["X", "22", 'a"\x00', 1]
 
 
+def test_a_comma_outside_the_strings_is_part_of_a_bare_word_on_every_path() -> None:
+    # openlava separates fields with spaces only; the JSON rewrite must not take a comma for one.
+    assert lex(b'"a","b" 1,2') == ["a", b",", "b", b"1,2"]
+    assert lex(b'"a""","b"  1,2') == ['a"', b",", "b", b"1,2"]
+    assert lex(b'"a" "%s" %s "b"') == ["a", "%s", b"%s", "b"]
+
+
 def _not_called(line: object) -> None:
     raise AssertionError("an earlier path should have read this line")
 
