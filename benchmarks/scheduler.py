@@ -9,9 +9,15 @@ tables) in its own process, and runs `logspool backfill FILE --format openlava-a
 drain. Exactly-once is checked at the double: N distinct jobs, N attempts, and the
 number of records it was sent (a re-sent record shows as received > N).
 
+`--server counter` runs against benchmarks/lavaflow_counter.py instead: the same answers,
+and the same counts taken from the request bodies without decoding a record, so the
+server's share of the two cores is small; by default each run is made against both, one
+after the other, and reported apart.
+
 Example:
     python benchmarks/scheduler.py                       # 1,000,000 records
     python benchmarks/scheduler.py --records 200000 --repeat 3 --chunk-size 200,1000
+    python benchmarks/scheduler.py --server counter
 
 Exits 0 when every run delivered every record exactly once.
 """
@@ -64,10 +70,22 @@ def cpu_of(pid: int) -> float:
     return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(exe: list[str], data: Path, records: int, chunk_size: int, work: Path, timeout: float) -> dict[str, Any]:
-    run_dir = Path(tempfile.mkdtemp(prefix=f"chunk{chunk_size}-", dir=work))
-    server = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(HERE.parent))], stdout=subprocess.PIPE,
-                              text=True)
+SERVERS = ("double", "counter")
+LINE = ("chunk_size {chunk_size}: {records_per_s:,} records/s, {mb_per_s} MB/s, wall {wall_s} s, CPU {cpu_s} s "
+        "({server} {double_cpu_s} s), RSS reader {reader_rss_mb} MB / drain {drain_rss_mb} MB, jobs {jobs:,}, "
+        "attempts {attempts:,}, received {received:,}, requests {requests:,}, ok={ok}")
+
+
+def server_command(kind: str) -> list[str]:
+    if kind == "counter":
+        return [sys.executable, str(HERE / "lavaflow_counter.py"), "--key", "bench-key"]
+    return [sys.executable, "-c", SERVER.format(root=str(HERE.parent))]
+
+
+def one_run(exe: list[str], data: Path, records: int, chunk_size: int, work: Path, timeout: float,
+            kind: str = "double") -> dict[str, Any]:
+    run_dir = Path(tempfile.mkdtemp(prefix=f"chunk{chunk_size}-{kind}-", dir=work))
+    server = subprocess.Popen(server_command(kind), stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     url = server.stdout.readline().strip()
     (run_dir / "key").write_text("bench-key\n")
@@ -106,7 +124,7 @@ chunk_size = {chunk_size}
     counts = json.loads(out.strip().splitlines()[-1])
     size = data.stat().st_size
     ok = code == 0 and counts["jobs"] == records and counts["attempts"] == records and counts["received"] == records
-    return {"chunk_size": chunk_size, "ok": ok, "exit": code, "wall_s": round(wall, 2),
+    return {"server": kind, "chunk_size": chunk_size, "ok": ok, "exit": code, "wall_s": round(wall, 2),
             "records_per_s": round(records / wall), "mb_per_s": round(size / wall / 1e6, 1),
             "cpu_s": round(stats.cpu_s, 2), "double_cpu_s": round(server_cpu, 2),
             "reader_rss_mb": round(stats.parent_hwm_kb / 1024, 1), "drain_rss_mb": round(stats.child_hwm_kb / 1024, 1),
@@ -122,6 +140,8 @@ def main() -> int:
     ap.add_argument("--workdir", help="work here and reuse the generated input")
     ap.add_argument("--logspool", help="the logspool command (default: $LOGSPOOL or logspool on PATH)")
     ap.add_argument("--json", action="store_true", help="print every run as JSON")
+    ap.add_argument("--server", choices=SERVERS, help="the LavaFlow double or the lean counter (default: both, "
+                                                      "one after the other)")
     args = ap.parse_args()
     exe = logspool_command(args.logspool)
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="logspool-sched-"))
@@ -131,18 +151,18 @@ def main() -> int:
     print(f"input: {args.records:,} JOB_FINISH records, {size / 1e6:.0f} MB ({size / args.records:.0f} B/record)",
           file=sys.stderr)
     runs = []
+    servers = [args.server] if args.server else list(SERVERS)
+    label = "" if args.server else "{server}: "
     for _ in range(args.repeat):
         for chunk in (int(c) for c in args.chunk_size.split(",")):
-            runs.append(one_run(exe, data, args.records, chunk, work, 120 + args.records / 2000))
-            print(json.dumps(runs[-1]) if args.json else
-                  "chunk_size {chunk_size}: {records_per_s:,} records/s, {mb_per_s} MB/s, wall {wall_s} s, "
-                  "CPU {cpu_s} s (double {double_cpu_s} s), RSS reader {reader_rss_mb} MB / drain "
-                  "{drain_rss_mb} MB, jobs {jobs:,}, attempts {attempts:,}, received {received:,}, requests "
-                  "{requests:,}, ok={ok}".format(**runs[-1]), flush=True)
-    for chunk in sorted({r["chunk_size"] for r in runs}):
-        rates = [r["records_per_s"] for r in runs if r["chunk_size"] == chunk]
-        print(f"chunk_size {chunk}: median {statistics.median(rates):,.0f} records/s over {len(rates)} run(s)",
-              file=sys.stderr)
+            for kind in servers:
+                runs.append(one_run(exe, data, args.records, chunk, work, 120 + args.records / 2000, kind))
+                print(json.dumps(runs[-1]) if args.json else (label + LINE).format(**runs[-1]), flush=True)
+    for kind in servers:
+        for chunk in sorted({r["chunk_size"] for r in runs}):
+            rates = [r["records_per_s"] for r in runs if r["chunk_size"] == chunk and r["server"] == kind]
+            print(f"{label.format(server=kind)}chunk_size {chunk}: median {statistics.median(rates):,.0f} records/s "
+                  f"over {len(rates)} run(s)", file=sys.stderr)
     return 0 if all(r["ok"] for r in runs) else 1
 
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import copy
 import gc
+import importlib.util
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import orjson
 import pytest
 
-from agent.sinks.lavaflow.encode import openlava_record
+from agent.sinks.lavaflow.encode import encode_lines, openlava_record
 from agent.sinks.lavaflow.gridengine import gridengine_record, univa82_record
-from tests.agent.sinks.lavaflow_records import job_finish, job_new, rusage, sge_row, uge_row
+from tests.agent.sinks.lavaflow_records import envelope, job_finish, job_new, rusage, sge_row, uge_row
 from tests.doubles.lavaflow import LavaFlowServer
 
 KEY = "test-key"
@@ -215,3 +217,37 @@ def test_faults_can_be_injected_and_keys_changed(server: LavaFlowServer) -> None
 def post_with_timeout(server: LavaFlowServer) -> None:
     httpx.post(f"{server.url}/clusters/hpc1/import/openlava", timeout=0.1,
                content=orjson.dumps({"key": "new-key", "payload": []}))
+
+
+def load_counter() -> Any:
+    """benchmarks/lavaflow_counter.py (the benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "lavaflow_counter.py"
+    spec = importlib.util.spec_from_file_location("lavaflow_counter", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmarks_counter_answers_as_the_double_and_counts_what_it_stores(server: LavaFlowServer) -> None:
+    counter = load_counter().LavaFlowCounter({KEY}, "/lavaflow")
+    spliced = encode_lines([envelope(job_finish(n), offset=n) for n in (1, 2)], "hpc1", None, lambda: "x").parts
+    requests = [
+        ("/lavaflow/clusters/hpc1/import/openlava", b'{"key":%s,"payload":%s}' % (orjson.dumps(KEY), spliced[0].records)),
+        ("/lavaflow/clusters/hpc1/import/openlava", orjson.dumps({"key": KEY, "payload": [
+            finish(1), finish(3, startTime=0, jStatus=32), new(4), finish(5, idx=2), finish(5, idx=3)]})),
+        ("/lavaflow/clusters/hpc1/import/openlava", orjson.dumps({"key": KEY, "payload": []})),
+        ("/lavaflow/clusters/hpc1/import/openlava", orjson.dumps({"key": "wrong", "payload": [finish(9)]})),
+        ("/lavaflow/clusters/hpc1/import/openlava", b"{not json"),
+        ("/lavaflow/clusters/hpc1/import/openlava", b'{"payload": []}'),
+        ("/lavaflow/clusters/hpc1/import/slurm", b"{}"),
+        ("/lavaflow/get_token", b""),
+    ]
+    for path, body in requests:
+        status, _, answer, _ = server.handle("POST", path, body)
+        assert counter.handle(path, body)[::2] == (status, answer)
+    # jobs: the counter's are those of JOB_FINISH records; the double has job 4 from its JOB_NEW too
+    assert counter.counts.summary() == {
+        "jobs": server.job_count() - 1, "attempts": server.attempt_count(), "received": server.received,
+        "accepted": server.accepted, "requests": server.requests, "statuses": dict(server.statuses)}
+    assert (server.job_count(), server.attempt_count(), server.received) == (5, 5, 7)
