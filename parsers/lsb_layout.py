@@ -255,10 +255,11 @@ def _run(src: _Source, run: list[Union[Field, Group]], indent: int) -> None:
         if isinstance(step, Field):
             src.emit(indent, f"d[{step.name!r}] = " + _CHECKS[step.kind].format(names.pop(0)))
             continue
-        # a display of up to 16 entries: CPython builds more in chunks
+        # a display of up to 15 entries is built presized (BUILD_CONST_KEY_MAP); one more and
+        # CPython 3.11 adds them one by one to a dict that grows
         values = [(f.name, _CHECKS[f.kind].format(names.pop(0))) for f in step.fields]
-        src.emit(indent, "g = {" + ", ".join(f"{name!r}: {expr}" for name, expr in values[:16]) + "}")
-        for name, expr in values[16:]:
+        src.emit(indent, "g = {" + ", ".join(f"{name!r}: {expr}" for name, expr in values[:15]) + "}")
+        for name, expr in values[15:]:
             src.emit(indent, f"g[{name!r}] = {expr}")
         src.emit(indent, f"d[{step.name!r}] = g")
     src.pos += width
