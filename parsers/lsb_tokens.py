@@ -73,17 +73,16 @@ def lex(line: bytes) -> Optional[list[Token]]:
     parts = src.split(b'"')
     if len(parts) & 1:
         # The usual shape first (one space between tokens), inline: a `"%s"` slot where each
-        # string was. A stray `%` or `s` outside the strings miscounts the slots or makes bad
-        # JSON, and so falls through like any other word.
+        # string was, filled by one `%`. No other `%` may reach it (`%99999999s` would pad).
         text = b'"%s"'.join(parts[0::2])
-        if not text.translate(None, _SLOTTED):
+        if not text.translate(None, _SLOTTED) and text.count(b"%") == len(parts) >> 1:
             text = text.replace(b" ", b",")
             if b'""' in text:  # two strings with nothing between them: a doubled quote
                 text = text.replace(b'""', b'\\"')
             try:
                 tokens: list[Token] = _loads(b"[" + text % tuple(parts[1::2]) + b"]")
                 return tokens
-            except (orjson.JSONDecodeError, TypeError, ValueError):  # from % on a stray % or s
+            except orjson.JSONDecodeError:  # e.g. a stray s or e, or a run of spaces
                 pass
         careful = _as_json(parts)
         if careful is not None:

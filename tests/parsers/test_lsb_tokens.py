@@ -1,6 +1,8 @@
 """The openlava/LSF lexer: each lexical rule of scheduler.md §2.1, and the fast lexer held to the slow one."""
 from __future__ import annotations
 
+import tracemalloc
+
 import orjson
 import pytest
 from hypothesis import given
@@ -46,6 +48,17 @@ def test_a_comma_outside_the_strings_is_part_of_a_bare_word_on_every_path() -> N
     assert lex(b'"a","b" 1,2') == ["a", b",", "b", b"1,2"]
     assert lex(b'"a""","b"  1,2') == ['a"', b",", "b", b"1,2"]
     assert lex(b'"a" "%s" %s "b"') == ["a", "%s", b"%s", "b"]
+
+
+def test_a_format_spec_outside_the_strings_is_a_bare_word_and_pads_nothing() -> None:
+    # The inline rewrite fills `"%s"` slots with one `%`: a word such as %99999999s must not
+    # reach it (it would pad a 100 MB string before the line fell through).
+    tracemalloc.start()
+    try:
+        assert lex(b'"a" %99999999s "b" %% %') == ["a", b"%99999999s", "b", b"%%", b"%"]
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
 
 
 def _not_called(line: object) -> None:
