@@ -34,7 +34,7 @@ from agent.sources.file_start import HistoryOffset, identify
 from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker, verify
 from agent.sources.line_block import skip_to_newline
 from agent.sources.parse_worker import ParseWorker
-from parsers import HISTORY_OFFSETS, TEXT_RECORDS, Parser, parser_for
+from parsers import HISTORY_OFFSETS, TEXT_RECORDS
 from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
 
@@ -73,7 +73,6 @@ class FileSource:
         self.name = config.name
         self.spool = spool
         self.encoder = encoder
-        self.parser: Parser = parser_for(config.format)
         self.text = TEXT_RECORDS.get(config.format)
         self.history_offset = history_offset or HISTORY_OFFSETS.get(config.format)
         # Raw lines cost ~3 µs each: a second process would cost more than it saves.
@@ -124,8 +123,6 @@ class FileSource:
             if id(t) not in seen and t.in_glob:
                 t.in_glob = False
                 t.last_growth = self.clock()
-        if not new:
-            self.first_start = False
         return new
 
     def _start(self, new: list[tuple[str, os.stat_result]]) -> None:
@@ -179,8 +176,8 @@ class FileSource:
         result = StepResult()
         new = self._rescan()
         self._read_all(result, budget_blocks, paused)
+        self._start(new)
         if new:
-            self._start(new)
             self._read_all(result, budget_blocks, paused)
         for t in sorted(self.tracked.values(), key=lambda t: t.cp.id or 0):
             self._maybe_close(t, result)

@@ -62,7 +62,8 @@ def _read_exact(fd: int, n: int) -> Optional[bytes]:
 
 
 class ParseWorker:
-    """One forked worker for one source (format and envelope fixed at fork time)."""
+    """Encodes one source's blocks: inline, or split with a forked worker (forked on the
+    first large block; format and envelope fixed at fork time). `split=False` never forks."""
 
     def __init__(self, format: str, encoder: EnvelopeEncoder, max_line_bytes: int,
                  text: Optional[tuple[str, str]], split: bool = True) -> None:
