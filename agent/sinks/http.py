@@ -198,15 +198,16 @@ class HttpSink:
         client = self._client
         if client is None:
             try:
-                client = self._client = _build_client(self._config)
+                client = self._client = build_client(self._config.tls_verify, self._config.ca_file,
+                                                           self._config.timeout)
             except OSError as exc:  # ssl.SSLError is an OSError
                 return Misconfigured(f"cannot load ca_file {self._config.ca_file}: {exc}")
         try:
             response = client.request(self._config.method, self._config.url,
                                       content=payload.body, headers=headers)
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            return outcome_for_error(exc, self._config.timeout, _scrubber(secrets))
-        return outcome_for_response(response, self._clock(), _scrubber(secrets))
+            return outcome_for_error(exc, self._config.timeout, scrubber(secrets))
+        return outcome_for_response(response, self._clock(), scrubber(secrets))
 
     def close(self) -> None:
         """Close the connection pool, if this sink built it."""
@@ -287,11 +288,13 @@ def retry_after(value: Optional[str], now: float) -> Optional[float]:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def _build_client(config: Config) -> httpx.Client:
-    verify: Union[ssl.SSLContext, bool] = config.tls_verify
-    if config.tls_verify and config.ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(config.ca_file))
-    return httpx.Client(verify=verify, timeout=httpx.Timeout(config.timeout), follow_redirects=False)
+def build_client(tls_verify: bool, ca_file: Optional[ConfigPath], timeout: float) -> httpx.Client:
+    """A keep-alive client with the sink's TLS settings; never follows redirects (a sink that
+    is redirected is misconfigured). Raises OSError (ssl.SSLError) for an unreadable ca_file."""
+    verify: Union[ssl.SSLContext, bool] = tls_verify
+    if tls_verify and ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(ca_file))
+    return httpx.Client(verify=verify, timeout=httpx.Timeout(timeout), follow_redirects=False)
 
 
 def _read_token_file(path: str) -> Union[str, Misconfigured]:
@@ -323,7 +326,7 @@ def _cause(exc: BaseException, kind: type[_E]) -> Optional[_E]:
     return None
 
 
-def _scrubber(secrets: Sequence[str]) -> Callable[[str], str]:
+def scrubber(secrets: Sequence[str]) -> Callable[[str], str]:
     """Replaces every secret value in a text with "***", longest first (one may contain another)."""
     ordered = sorted((s for s in secrets if s), key=len, reverse=True)
 

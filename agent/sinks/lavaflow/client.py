@@ -20,7 +20,6 @@ reason is scrubbed of the key (a Django debug page quotes the POST data).
 from __future__ import annotations
 
 import re
-import ssl
 import time
 from collections import OrderedDict
 from typing import Callable, Optional, Union
@@ -33,7 +32,7 @@ from agent.lsf_cluster import ClusterNameError, infer_cluster
 from agent.secret import read_secret_file
 
 from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink, SinkConfig
-from ..http import outcome_for_error, retry_after
+from ..http import build_client, outcome_for_error, retry_after, scrubber
 from .config import Config, valid_key
 from .encode import ClusterUnknown, Encoded, Part, encode_lines
 
@@ -89,7 +88,8 @@ class LavaFlowSink:
         client = self._client
         if client is None:
             try:
-                client = self._client = _build_client(self._config)
+                client = self._client = build_client(self._config.tls_verify, self._config.ca_file,
+                                                           self._config.timeout)
             except OSError as exc:  # ssl.SSLError is an OSError
                 return Misconfigured(f"cannot load ca_file {self._config.ca_file}: {exc}")
         scrub = _scrubber(key)
@@ -212,18 +212,6 @@ def _text(content: bytes) -> str:
     return " ".join(_TAG.sub(" ", text).split())[:_BODY_CHARS]
 
 
-def _build_client(config: Config) -> httpx.Client:
-    verify: Union[ssl.SSLContext, bool] = config.tls_verify
-    if config.tls_verify and config.ca_file is not None:
-        verify = ssl.create_default_context(cafile=str(config.ca_file))
-    return httpx.Client(verify=verify, timeout=httpx.Timeout(config.timeout), follow_redirects=False)
-
-
 def _scrubber(key: str) -> Callable[[str], str]:
-    escaped = orjson.dumps(key).decode()[1:-1]  # as it appears inside a JSON body
-
-    def scrub(text: str) -> str:
-        for secret in sorted({key, escaped}, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-    return scrub
+    """Hides the key as written and as it appears inside a JSON body."""
+    return scrubber([key, orjson.dumps(key).decode()[1:-1]])
