@@ -17,7 +17,7 @@ from agent.drain import Drain
 from agent.envelope import EnvelopeEncoder
 from agent.sinks import SINKS, Sink, SinkConfig
 from agent.sources import file as file_source
-from spool import Spool
+from spool import Spool, SpoolSinkState
 
 
 def encoder_for(config: Config, source: file_source.Config) -> EnvelopeEncoder:
@@ -50,8 +50,13 @@ def source_matches(source: file_source.Config, path: str) -> bool:
     return any(fnmatch.fnmatch(full, os.path.abspath(p)) for p in source.paths)
 
 
-def open_sink(config: SinkConfig) -> Sink:
-    return SINKS[config.type].open(config)
+def open_sink(config: SinkConfig, spool: Optional[Spool] = None) -> Sink:
+    """The sink of `config`; one that remembers facts across restarts gets its state in `spool`."""
+    sink = SINKS[config.type].open(config)
+    attach = getattr(sink, "attach_state", None)
+    if attach is not None and spool is not None:
+        attach(SpoolSinkState(spool, config.name))
+    return sink
 
 
 class Drains:
@@ -68,7 +73,7 @@ class Drains:
                 continue
             spool = Spool(spool_path)
             self._spools.append(spool)
-            drain = Drain(sink_config, open_sink(sink_config), spool, self.stop, self.wake,
+            drain = Drain(sink_config, open_sink(sink_config, spool), spool, self.stop, self.wake,
                           acker=Acker(sink_config.name, spool_path))
             self.drains.append(drain)
 

@@ -8,6 +8,7 @@ from . import checkpoints, chunks, dead_letters
 from .db import Spool
 from .errors import SpoolBusy, SpoolCorrupt, SpoolError, SpoolFull, SpoolLocked
 from .lock import InstanceLock
+from .sink_state import SpoolSinkState
 
 __all__ = ["InstanceLock", "Spool", "SpoolBusy", "SpoolCorrupt", "SpoolError", "SpoolFull", "SpoolLocked",
-           "checkpoints", "chunks", "dead_letters"]
+           "SpoolSinkState", "checkpoints", "chunks", "dead_letters"]

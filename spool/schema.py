@@ -66,7 +66,21 @@ def _v1(db: apsw.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1]
+def _v2(db: apsw.Connection) -> None:
+    db.execute("""
+    -- What a sink must remember across restarts (an esmond metadata key per measurement),
+    -- so that a restart does not ask the endpoint to create again what it already has.
+    CREATE TABLE sink_state (
+        sink    TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   TEXT NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (sink, key)
+    ) WITHOUT ROWID;
+    """)
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
 
 
 def migrate(db: apsw.Connection) -> int:

@@ -34,6 +34,7 @@ EXPORTS = {
     "agent.sources": ["SOURCES", "SourceConfig", "SourceKind"],
     "parsers": ["ENVELOPE_KEYS", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"],
     "spool": ["InstanceLock", "Spool", "SpoolBusy", "SpoolCorrupt", "SpoolError", "SpoolFull", "SpoolLocked",
+              "SpoolSinkState",
               "checkpoints", "chunks", "dead_letters"],
 }
 

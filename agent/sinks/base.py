@@ -140,6 +140,21 @@ class SinkConfig(BaseModel):
     retry: RetryPolicy = Field(default_factory=lambda: RetryPolicy())
 
 
+class SinkState(Protocol):
+    """What a sink may keep across restarts (key -> text), in the spool; see `attach_state`.
+
+    A sink that has such facts (esmond's metadata keys) defines
+    `attach_state(self, state: SinkState) -> None`; the drain calls it once, after opening
+    the sink and before the first batch. `save` is durable when it returns.
+    """
+
+    def load(self) -> dict[str, str]: ...
+
+    def save(self, key: str, value: str) -> None: ...
+
+    def forget(self, key: str) -> None: ...
+
+
 class Sink(Protocol):
     """One endpoint. `encode` is pure; `send` does the I/O and maps every failure to an Outcome."""
 
