@@ -12,6 +12,7 @@ from . import openlava_events as _openlava_events
 from . import uge_accounting as _uge_accounting
 from typing import Callable, Optional
 
+from .framing import Framer
 from .record import ENVELOPE_KEYS, ParseError, Parsed, Parser
 
 FORMATS: dict[str, Parser] = {
@@ -37,6 +38,14 @@ HISTORY_OFFSETS: dict[str, Callable[[bytes], Optional[int]]] = {
 }
 
 
+#: Formats whose records are not one line each (parsers/framing.py): name -> framer.
+FRAMERS: dict[str, Framer] = {}
+
+#: Formats whose record is a whole input (a command's output): the pipe source gives the
+#: parser everything it read; a file source cannot follow them.
+DOCUMENTS: frozenset[str] = frozenset()
+
+
 def parser_for(name: str) -> Parser:
     """The parser registered under `name`; KeyError lists the known names."""
     try:
@@ -45,4 +54,4 @@ def parser_for(name: str) -> Parser:
         raise KeyError(f"unknown format {name!r}; known: {', '.join(sorted(FORMATS))}") from None
 
 
-__all__ = ["ENVELOPE_KEYS", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]
+__all__ = ["DOCUMENTS", "ENVELOPE_KEYS", "FRAMERS", "Framer", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"]

@@ -32,7 +32,7 @@ EXPORTS = {
     "agent.sinks": ["SINKS", "Batch", "Delivered", "Misconfigured", "Outcome", "Reject", "Retry",
                     "RetryPolicy", "Sink", "SinkConfig", "SinkKind"],
     "agent.sources": ["SOURCES", "SourceConfig", "SourceKind"],
-    "parsers": ["ENVELOPE_KEYS", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"],
+    "parsers": ["DOCUMENTS", "ENVELOPE_KEYS", "FRAMERS", "Framer", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"],
     "spool": ["InstanceLock", "Spool", "SpoolBusy", "SpoolCorrupt", "SpoolError", "SpoolFull", "SpoolLocked",
               "SpoolSinkState",
               "checkpoints", "chunks", "dead_letters"],

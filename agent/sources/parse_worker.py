@@ -24,7 +24,7 @@ from typing import Optional
 
 from agent.envelope import EnvelopeEncoder
 from agent.sources.line_block import Block, encode_block
-from parsers import parser_for
+from parsers import FRAMERS, parser_for
 
 log = logging.getLogger("logspool.source.file")
 
@@ -69,6 +69,7 @@ class ParseWorker:
                  text: Optional[tuple[str, str]], split: bool = True) -> None:
         self.format, self.encoder, self.max_line_bytes, self.text = format, encoder, max_line_bytes, text
         self.parser = parser_for(format)
+        self.framer = FRAMERS.get(format)
         self.pid: Optional[int] = None
         self._to: Optional[int] = None
         self._from: Optional[int] = None
@@ -97,20 +98,22 @@ class ParseWorker:
         parser = self.parser
         cut = -1
         if not self.failed and not final and len(data) >= MIN_SPLIT:
-            cut = data.rfind(b"\n", 0, int(len(data) * WORKER_SHARE)) + 1
+            share = int(len(data) * WORKER_SHARE)
+            # The cut must fall between two records: a line end, or the framer's unit end.
+            cut = data.rfind(b"\n", 0, share) + 1 if self.framer is None else self.framer(data[:share], False)[1]
         if cut <= 0:
             return encode_block(data, offset, fingerprint, source, parser, self.encoder, self.max_line_bytes,
-                                where, final=final, text=self.text)
+                                where, final=final, text=self.text, framer=self.framer)
         if self.pid is None:
             self.start()
         head = data[:cut]
         sent = self._send((head, offset, fingerprint, source, where))
         tail = encode_block(data[cut:], offset + cut, fingerprint, source, parser, self.encoder,
-                            self.max_line_bytes, where, final=final, text=self.text)
+                            self.max_line_bytes, where, final=final, text=self.text, framer=self.framer)
         first = self._receive() if sent else None
         if first is None:
             first = encode_block(head, offset, fingerprint, source, parser, self.encoder, self.max_line_bytes,
-                                 where, text=self.text)
+                                 where, text=self.text, framer=self.framer)
         return _joined(first, tail)
 
     def _send(self, request: tuple[bytes, int, str, str, str]) -> bool:
@@ -160,12 +163,14 @@ class ParseWorker:
 def _serve(req: int, res: int, format: str, encoder: EnvelopeEncoder, max_line_bytes: int,
            text: Optional[tuple[str, str]]) -> None:
     parser = parser_for(format)
+    framer = FRAMERS.get(format)
     while True:
         body = _read(req)
         if body is None:
             return
         data, offset, fingerprint, source, where = pickle.loads(body)
-        block = encode_block(data, offset, fingerprint, source, parser, encoder, max_line_bytes, where, text=text)
+        block = encode_block(data, offset, fingerprint, source, parser, encoder, max_line_bytes, where, text=text,
+                             framer=framer)
         _write(res, pickle.dumps(block, protocol=pickle.HIGHEST_PROTOCOL))
 
 
