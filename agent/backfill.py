@@ -75,8 +75,9 @@ class Progress:
 
 def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_write: bool = False,
              source_name: Optional[str] = None, progress: Optional[Progress] = None,
-             should_stop: Callable[[], bool] = lambda: False) -> BackfillResult:
-    """Read `files` to their end, deliver to `sink`, return when all is acknowledged."""
+             should_stop: Callable[[], bool] = lambda: False, max_lines: Optional[int] = None) -> BackfillResult:
+    """Read `files` to their end (or `max_lines` lines past their checkpoints), deliver to `sink`,
+    return when all is acknowledged."""
     config.sink(sink)  # KeyError for an unknown sink, before anything is opened
     tmp: Optional[tempfile.TemporaryDirectory[str]] = None
     if dont_write:
@@ -103,7 +104,7 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
         done_bytes = 0
         for path in files:
             src_cfg, live = source_config_for(config, path, fmt, sink, source_name)
-            reader = file_source.FileSource(src_cfg, spool, encoder_for(config, src_cfg))
+            reader = file_source.FileSource(src_cfg, spool, encoder_for(config, src_cfg), max_lines=max_lines)
             while not should_stop():
                 step = reader.step()
                 result.records += step.records
@@ -114,7 +115,9 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
                     drains.notify()
                 if step.bytes == 0 and reader.drained():
                     break
-            if dont_write or not live:  # a static file's last line needs no newline
+                if max_lines is not None and step.bytes:
+                    break  # one step read up to max_lines lines
+            if (dont_write or not live) and max_lines is None:  # a static file's last line needs no newline
                 result.records += reader.finish().records
             reader.close()
         result.bytes = done_bytes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -27,12 +27,13 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
-def setup(level: str = "info") -> None:
-    """Send logspool's logs to stderr at `level` (idempotent, so a reload can call it again)."""
+def setup(level: str = "info", path: Optional[str] = None) -> None:
+    """Send logspool's logs to stderr, or appended to `path`, at `level` (idempotent, so a reload
+    can call it again; the first call's destination stays)."""
     root = logging.getLogger("logspool")
     root.setLevel(level.upper())
     if not any(getattr(h, "_logspool", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
         handler.setFormatter(KeyValueFormatter())
         handler._logspool = True  # type: ignore[attr-defined]
         root.addHandler(handler)

@@ -32,7 +32,7 @@ from agent.logs import RateLimit
 from agent.sources.file_config import Config as Config  # re-exported: `file.Config` is the public name
 from agent.sources.file_start import HistoryOffset, identify
 from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker, verify
-from agent.sources.line_block import skip_to_newline
+from agent.sources.line_block import after_newlines, skip_to_newline
 from agent.sources.parse_worker import ParseWorker
 from parsers import HISTORY_OFFSETS, TEXT_RECORDS
 from spool import Spool, checkpoints, chunks, dead_letters
@@ -68,7 +68,8 @@ class FileSource:
 
     def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
                  paths: Optional[list[str]] = None, clock: Callable[[], float] = time.time,
-                 read_block: int = READ_BLOCK, history_offset: Optional[HistoryOffset] = None) -> None:
+                 read_block: int = READ_BLOCK, history_offset: Optional[HistoryOffset] = None,
+                 max_lines: Optional[int] = None) -> None:
         self.config = config
         self.name = config.name
         self.spool = spool
@@ -81,6 +82,7 @@ class FileSource:
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
         self.read_block = read_block  # the spool may overshoot its cap by one block's records
+        self.max_lines = max_lines  # read at most this many lines a step (esmond-ps-load-gridftp -S)
         self.tracked: dict[int, Tracked] = {}   # checkpoint id -> Tracked
         self.first_start = not spool.query("SELECT 1 FROM checkpoints WHERE source=? LIMIT 1", (self.name,))
 
@@ -174,6 +176,8 @@ class FileSource:
         the original really ended, not from where it stood at the last poll.
         """
         result = StepResult()
+        budget_blocks = 1 if self.max_lines is not None else budget_blocks  # a block of max_lines lines
+
         new = self._rescan()
         self._read_all(result, budget_blocks, paused)
         self._start(new)
@@ -245,6 +249,7 @@ class FileSource:
         data = os.pread(t.fd, self.read_block, t.cp.offset)
         if b"\n" not in data and len(data) < size - t.cp.offset:  # a line longer than a block
             data = os.pread(t.fd, self.config.max_line_bytes + 1, t.cp.offset)
+        data = data if self.max_lines is None else data[:after_newlines(data, self.max_lines)]
         if not data:
             return False
         cp = t.cp
@@ -392,3 +397,4 @@ class FileSource:
                 os.close(t.fd)
                 t.fd = None
         self.tracked.clear()
+

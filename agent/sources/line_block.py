@@ -113,3 +113,14 @@ def skip_to_newline(data: bytes) -> Optional[int]:
     """Bytes to drop to leave an over-long line: up to and including its newline, or None if none yet."""
     nl = data.find(b"\n")
     return nl + 1 if nl >= 0 else None
+
+
+def after_newlines(data: bytes, n: int) -> int:
+    """The length of `data`'s first `n` lines (with their newlines); all of it if it has fewer."""
+    end = 0
+    for _ in range(n):
+        nl = data.find(b"\n", end)
+        if nl < 0:
+            return len(data)
+        end = nl + 1
+    return end

@@ -131,3 +131,17 @@ def test_record_ids_are_the_same_whoever_reads_the_file(tmp_path: Path) -> None:
     for _ in range(5):
         r.step()
     assert ids(first) == ids(second) and len(ids(first)) == 3
+
+
+def test_max_lines_reads_that_many_lines_a_step_and_resumes_after_them(tmp_path: Path, spool: Spool) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"one\ntwo\nthree\n")
+    config = file_source.Config(name="app", type="file", paths=[str(log)], format="lines", sinks=["s"],
+                                read_from="beginning")
+    first = file_source.FileSource(config, spool, EnvelopeEncoder("app", "lines", "h", None), max_lines=1)
+    first.step()
+    assert messages(spool) == ["one"]
+    first.close()
+    again = file_source.FileSource(config, spool, EnvelopeEncoder("app", "lines", "h", None), max_lines=1)
+    again.step()
+    assert messages(spool) == ["one", "two"]
