@@ -43,6 +43,8 @@ def stream(sid: int, start: float, throughput: float, retransmits: Optional[int]
 def run(rid: str = "b1", fmt: str = "bwctl-iperf3", protocol: str = "tcp", **changes: Any) -> dict[str, Any]:
     """A two-stream TCP run (or, with protocol="udp", one UDP stream) from 10.0.0.1 to 10.0.0.2."""
     tcp = protocol == "tcp"
+    intervals: list[dict[str, Any]]
+    results: list[dict[str, Any]]
     if tcp:
         intervals = [{"start": 0.0, "duration": 1.0, "throughput": 9.0e9, "retransmits": 3,
                       "streams": [stream(7, 0.0, 5.0e9, 2), stream(5, 0.0, 4.0e9, 1)]},
