@@ -93,6 +93,7 @@ class PerfsonarArchive:
         self.prefix, self.strict, self.max_body = prefix.rstrip("/"), strict, max_body
         self.requests = 0
         self.statuses: Counter[int] = Counter()
+        self.methods: list[str] = []              # the method of every request that reached Logstash
         self.bodies: list[bytes] = []             # every body that reached Logstash
         self.headers: list[dict[str, str]] = []   # their headers, names lower-cased
         self.events: list[Any] = []               # what the codec made of them, as sent
@@ -169,6 +170,7 @@ class PerfsonarArchive:
                 extra = {"Retry-After": forced[1]} if forced[1] else {}
                 return self._answer(forced[0], extra, b"" if forced[0] == 429 else _page(forced[0]))
             hang = self._hang.pop(0) if self._hang else 0.0
+            self.methods.append(method)
             return self._logstash(headers, body, hang)
 
     def _authorized(self, value: Optional[str]) -> bool:
