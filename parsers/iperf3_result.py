@@ -114,6 +114,7 @@ def build(doc: dict[str, Any], context: Context = Context()) -> Parsed:
 
 
 def _strict(read: Callable[[], _T], default: _D) -> Union[_T, _D]:
+    """A result document's section: every field must be there, so its ParseError propagates."""
     return read()
 
 
