@@ -88,8 +88,9 @@ class PerfsonarArchive:
     """The archive over HTTP on 127.0.0.1; `url` is what psConfig's `_url` would be."""
 
     def __init__(self, users: Optional[dict[str, str]] = None, prefix: str = "/logstash", strict: bool = True,
-                 max_body: int = 100 * 1024 * 1024) -> None:
+                 max_body: int = 100 * 1024 * 1024, require_ip: bool = False) -> None:
         self.users = {"perfsonar": "proxy-pass"} if users is None else dict(users)
+        self.require_ip = require_ip  # `Require ip 127.0.0.1` beside `Require valid-user` (RequireAny)
         self.prefix, self.strict, self.max_body = prefix.rstrip("/"), strict, max_body
         self.requests = 0
         self.statuses: Counter[int] = Counter()
@@ -161,7 +162,7 @@ class PerfsonarArchive:
             target = urlsplit(path).path
             if target != self.prefix and not target.startswith(self.prefix + "/"):
                 return self._answer(404, {}, _page(404))
-            if not self._authorized(headers.get("authorization")):
+            if not self.require_ip and not self._authorized(headers.get("authorization")):
                 return self._answer(401, {"WWW-Authenticate": 'Basic realm="Logstash Pass"'}, _page(401))
             if len(body) > self.max_body:
                 return self._answer(413, {}, _page(413))

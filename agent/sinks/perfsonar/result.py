@@ -96,6 +96,8 @@ def encode_lines(lines: Sequence[bytes], observer: str) -> Encoded:
         try:
             envelope = orjson.loads(line)
         except orjson.JSONDecodeError:
+            envelope = None
+        if not isinstance(envelope, dict):
             refused.append((_id_of(line), "not a JSON record envelope"))
             continue
         rid = str(envelope.get("id"))
@@ -125,7 +127,7 @@ def result_for(envelope: dict[str, Any], observer: str) -> Optional[dict[str, An
         raise Unusable(f"the perfsonar sink sends GridFTP and bwctl/iperf3 results (formats "
                        f"{', '.join(FORMATS)}), not records of format {fmt!r}")
     if not isinstance(data, dict):
-        raise Unusable(f"a {fmt} record without its data object")
+        raise Unusable(f"{_a(fmt)} record without its data object")
     if fmt in ("gridftp", "gridftp-json"):
         return _transfer(envelope, data, observer)
     return _throughput(envelope, data, observer)
@@ -143,7 +145,7 @@ def _transfer(envelope: dict[str, Any], data: dict[str, Any], observer: str) -> 
     duration, nbytes = _number(data, "duration", fmt), _int(data, "nbytes", fmt)
     streams, code = _int(data, "streams", fmt), _int(data, "code", fmt)
     if duration < 0:
-        raise Unusable(f"a {fmt} record whose DATE ({end}) is before its START ({start})")
+        raise Unusable(f"{_a(fmt)} record whose DATE ({end}) is before its START ({start})")
     source, sink = (host, dest) if command in OUTBOUND else (dest, host)
     spec = {"schema": 1, "source": _gsiftp(source), "dest": _gsiftp(sink), "parallel": max(streams, 1)}
     result: dict[str, Any] = {"schema": 1, "succeeded": code == 226, "time": iso_duration(duration),
@@ -166,11 +168,11 @@ def _throughput(envelope: dict[str, Any], data: dict[str, Any], observer: str) -
     source = data.get("source") or data.get("input_source")
     dest = data.get("destination") or data.get("input_destination")
     if not (isinstance(source, str) and source and isinstance(dest, str) and dest):
-        raise Unusable(f"a {fmt} {'failure' if failed else 'result'} without a source and a destination "
+        raise Unusable(f"{_a(fmt)} {'failure' if failed else 'result'} without a source and a destination "
                        "address: nothing says which path was measured")
     begin = _first_number(data.get("start_time"), envelope.get("time"))
     if begin is None:
-        raise Unusable(f"a {fmt} record without start_time")
+        raise Unusable(f"{_a(fmt)} record without start_time")
     duration: Any = data.get("duration")
     end = _first_number(data.get("end_time"), begin + duration if _is_number(duration) else None, begin)
     assert end is not None
@@ -189,8 +191,13 @@ def _throughput(envelope: dict[str, Any], data: dict[str, Any], observer: str) -
     else:
         result = _iperf3_result(data, fmt, end - begin)
     bwctl = {"input-source": data.get("input_source"), "input-destination": data.get("input_destination")}
+    try:
+        times = iso_time(begin), iso_time(end)
+    except (OverflowError, ValueError, OSError):
+        raise Unusable(f"{_a(fmt)} record whose start_time or end_time is out of range for a date "
+                       f"({begin:.0f}, {end:.0f} s since 1970)") from None
     test = {"type": "throughput", "spec": spec}
-    return _envelope(envelope, observer, test, iso_time(begin), iso_time(end), end - begin,
+    return _envelope(envelope, observer, test, *times, end - begin,
                      [source, dest], result, {"bwctl": {k: v for k, v in bwctl.items() if v is not None}})
 
 
@@ -198,7 +205,7 @@ def _iperf3_result(data: dict[str, Any], fmt: str, elapsed: float) -> dict[str, 
     """iperf3_parser.py's result: `intervals[{streams, summary}]`, `summary{streams, summary}`."""
     throughput: Any = data.get("throughput")
     if not _is_number(throughput):
-        raise Unusable(f"a {fmt} result without throughput")
+        raise Unusable(f"{_a(fmt)} result without throughput")
     summary: dict[str, Any] = {"start": 0.0, "end": round(max(elapsed, 0.0), 6),
                                "throughput-bits": float(throughput), "receiver-throughput-bits": float(throughput)}
     if data.get("protocol") == "udp":
@@ -275,6 +282,10 @@ def iso_time(epoch: float) -> str:
     return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
 
 
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in ("a", "e", "i", "o", "u") else f"a {word}"
+
+
 def _gsiftp(host: str) -> str:
     return f"gsiftp://{_url_host(host)}"
 
@@ -286,21 +297,21 @@ def _url_host(host: str) -> str:
 def _text(data: dict[str, Any], key: str, fmt: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
-        raise Unusable(f"a {fmt} transfer without {key}")
+        raise Unusable(f"{_a(fmt)} transfer without {key}")
     return value
 
 
 def _int(data: dict[str, Any], key: str, fmt: str) -> int:
     value = data.get(key)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise Unusable(f"a {fmt} transfer without an integer {key}")
+        raise Unusable(f"{_a(fmt)} transfer without an integer {key}")
     return value
 
 
 def _number(data: dict[str, Any], key: str, fmt: str) -> float:
     value: Any = data.get(key)
     if not _is_number(value):
-        raise Unusable(f"a {fmt} transfer without {key}")
+        raise Unusable(f"{_a(fmt)} transfer without {key}")
     return float(value)
 
 

@@ -155,6 +155,15 @@ def test_file_user_and_volume_never_appear_in_any_request(archive: PerfsonarArch
     assert b"wrfout" not in sent and b"anonymous" not in sent and b"proj-x" not in sent
 
 
+def test_an_archive_that_admits_this_address_gets_no_credentials(make: Callable[..., PerfsonarSink]) -> None:
+    open_archive = PerfsonarArchive(users={}, require_ip=True)
+    try:
+        assert send(make(url=open_archive.url, username=None, password=None), gridftp_retr()) == Delivered()
+        assert "authorization" not in open_archive.headers[0] and len(open_archive.documents) == 1
+    finally:
+        open_archive.stop()
+
+
 def test_without_an_observer_the_header_names_this_host(archive: PerfsonarArchive,
                                                         make: Callable[..., PerfsonarSink]) -> None:
     sink = make(hostname=lambda: "gridftp7.example.edu", observer=None)

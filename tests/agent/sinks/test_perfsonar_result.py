@@ -240,6 +240,17 @@ def test_a_record_that_cannot_be_a_result_says_why(record: dict[str, Any], reaso
         result_for(record, OBSERVER)
 
 
+def test_a_line_that_is_no_envelope_and_a_time_that_is_no_date_are_refused_not_raised() -> None:
+    record = bwctl_udp()
+    record["data"]["start_time"] = 10**15
+    encoded = encode_lines([b'["not", "an envelope"]\n', line(record)], OBSERVER)
+    assert [why for _, why in encoded.refused] == [
+        "not a JSON record envelope",
+        "an iperf3 record whose start_time or end_time is out of range for a date "
+        "(1000000000000000, 1471322925 s since 1970)"]
+    assert encoded.body == b""
+
+
 def test_a_throughput_record_without_addresses_cannot_say_which_path_was_measured() -> None:
     record = bwctl_udp()
     record["data"].update(source=None, input_source=None)
