@@ -85,7 +85,7 @@ class EsmondServer:
         self.requests: list[Seen] = []
         self.statuses: Counter[int] = Counter()
         self._lock = threading.Lock()
-        self._fail: list[tuple[int, Optional[str]]] = []
+        self._fail: list[tuple[int, Optional[str], Optional[str]]] = []
         self._hang: list[float] = []
         self._down: Optional[int] = None
         self._redirect: Optional[str] = None
@@ -103,10 +103,11 @@ class EsmondServer:
         return f"{self.url}{self.alias}/perfsonar/archive/"
 
     # ---- fault injection and lifecycle -----------------------------------------
-    def fail_next(self, n: int, status: int = 500, method: Optional[str] = None) -> None:
-        """The next `n` requests (of `method`, if given) are answered `status` before anything else."""
+    def fail_next(self, n: int, status: int = 500, method: Optional[str] = None, detail: Optional[str] = None) -> None:
+        """The next `n` requests (of `method`, if given) are answered `status` before anything else:
+        with `{"detail": detail}` when given, else an HTML page."""
         with self._lock:
-            self._fail.extend([(status, method)] * n)
+            self._fail.extend([(status, method, detail)] * n)
 
     def hang_next(self, n: int, seconds: float) -> None:
         """The next `n` requests are handled, then answered after `seconds`."""
@@ -157,9 +158,11 @@ class EsmondServer:
                                       headers.get("content-type"), body))
             if self._redirect is not None:
                 return self._answer(301, b"", {"Location": self._redirect + raw_path})
-            forced = next((i for i, (_s, m) in enumerate(self._fail) if m in (None, method)), None)
-            status = self._fail.pop(forced)[0] if forced is not None else self._down
+            forced = next((i for i, (_s, m, _d) in enumerate(self._fail) if m in (None, method)), None)
+            status, _m, detail = self._fail.pop(forced) if forced is not None else (self._down, None, None)
             hang = self._hang.pop(0) if self._hang else 0.0
+            if detail is not None and status is not None:
+                return self._json(status, {"detail": detail})
             if status is not None:
                 page = SERVER_ERROR_PAGE if status == 500 else b"<h1>Service Unavailable</h1>"
                 return self._answer(status, page, {"Content-Type": "text/html"})
