@@ -1,12 +1,8 @@
 """A perfSONAR 5 archive double on 127.0.0.1: Apache's /logstash proxy, Logstash's http input and pipeline.
 
-Read from perfsonar/archive (perfsonar-archive/perfsonar-archive/config/apache/apache-logstash.conf
-@87554754, config/index_template-pscheduler.json @19795d49), perfsonar/logstash
-(perfsonar-logstash/perfsonar-logstash/pipeline/ @f1d10b44, 99-outputs.conf @f71f74e7,
-ruby/pscheduler_normalize_endpoints.rb @bee1abc9), perfsonar/archiving-sandbox
-(logstash_pipeline/ruby/pscheduler_iso8601_duration.rb @b36c6488) and logstash-plugins
-(logstash-input-http MessageProcessor.java @09d9b8f6, logstash-codec-json json.rb @6e411807).
-Copies of the pipeline files are in perfsonar_samples/. What it keeps, and how faithfully:
+Read from the perfSONAR archive, Logstash pipeline, pScheduler and logstash-plugins files listed,
+with their commits, in perfsonar_samples/README.md (copies of the pipeline files are there too).
+What it keeps, and how faithfully:
 
 - Apache: `<prefix>` and everything under it is proxied (ProxyPass), anything else is Apache's
   404 page; Basic auth against `users` comes first: none or wrong -> 401 with
@@ -54,16 +50,12 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 PAGE = '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>{0}</title>\n</head><body>\n<h1>{1}</h1>\n<p>{2}</p>\n</body></html>\n'
-PAGES = {
-    401: ("Unauthorized", "This server could not verify that you are authorized to access the document requested."),
-    404: ("Not Found", "The requested URL was not found on this server."),
-    413: ("Request Entity Too Large", "The requested resource does not allow request data with PUT requests, or "
-                                      "the amount of data provided in the request exceeds the capacity limit."),
-    500: ("Internal Server Error", "The server encountered an internal error or misconfiguration."),
-    502: ("Proxy Error", "The proxy server received an invalid response from an upstream server."),
-    503: ("Service Unavailable", "The server is temporarily unable to service your request."),
-    504: ("Gateway Timeout", "The gateway did not receive a timely response from the upstream server."),
-}
+PAGES = {401: ("Unauthorized", "This server could not verify that you are authorized to access the document "
+                                "requested."),
+         404: ("Not Found", "The requested URL was not found on this server."),
+         413: ("Request Entity Too Large", "The requested resource does not allow request data with PUT requests, "
+                                           "or the amount of data provided in the request exceeds the capacity limit."),
+         503: ("Service Unavailable", "The server is temporarily unable to service your request.")}
 #: 02-pscheduler_common.conf's renames, in its order.
 RENAMES = [("task.schedule", "schedule"), ("run.added", "pscheduler.added"), ("run.start-time", "pscheduler.start_time"),
            ("run.end-time", "pscheduler.end_time"), ("participants", "pscheduler.participants"),
@@ -186,7 +178,7 @@ class PerfsonarArchive:
     def _answer(self, status: int, headers: dict[str, str], body: bytes, wait: float = 0.0,
                 ) -> tuple[int, dict[str, str], bytes, float]:
         self.statuses[status] += 1
-        ctype = "text/plain" if status == 200 or not body else "text/html; charset=iso-8859-1"
+        ctype = "text/html; charset=iso-8859-1" if body.startswith(b"<!DOCTYPE") else "text/plain"
         return status, {"Content-Type": ctype, **headers}, body, wait
 
     # ---- Logstash ----------------------------------------------------------------
@@ -198,11 +190,12 @@ class PerfsonarArchive:
         saved = copy.deepcopy(self.mappings)
         kept: list[tuple[str, dict[str, Any]]] = []
         for n, event in enumerate(events):
+            before = copy.deepcopy(self.mappings)  # a refused document maps nothing
             try:
                 kept.append(self._index(*pipeline(event, headers.get("x-ps-observer"))))
             except Dropped as exc:
+                self.mappings = saved if self.strict else before
                 if self.strict:
-                    self.mappings = saved
                     return self._answer(400, {}, f"event {n}: {exc} (the real archive answers 200 and loses it)"
                                         .encode())
                 self.dropped.append((str(exc), event))
@@ -403,23 +396,18 @@ def _fix(mapping: dict[str, str], path: str, kind: str, value: Any) -> None:
 
 
 def _numeric(value: Any) -> bool:
-    try:
-        return isinstance(value, str) and float(value) == float(value)
-    except ValueError:
-        return False
+    return isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()) is not None
 
 
 def _has(doc: dict[str, Any], path: str) -> bool:
-    try:
-        _get(doc, path)
-        return True
-    except (KeyError, TypeError):
-        return False
+    *head, last = path.split(".")
+    parent = _get(doc, ".".join(head)) if head else doc
+    return isinstance(parent, dict) and last in parent
 
 
-def _get(doc: dict[str, Any], path: str) -> Any:
+def _get(doc: Any, path: str) -> Any:
     for key in path.split("."):
-        doc = doc[key]
+        doc = doc.get(key) if isinstance(doc, dict) else None
     return doc
 
 

@@ -155,6 +155,20 @@ def test_a_value_of_another_type_than_the_mapping_is_refused_as_opensearch_would
     assert "conflicts with its mapping long" in put(archive, second).text
 
 
+def test_the_real_archive_keeps_the_good_half_of_a_request_and_maps_nothing_of_what_it_drops() -> None:
+    archive = PerfsonarArchive(strict=False)
+    try:
+        good, bad = transfer(), transfer()
+        bad["result"]["bytes-sent"] = "lots"
+        r = put(archive, [good, bad])
+        assert (r.status_code, r.text) == (200, "ok") and len(archive.documents) == 1
+        assert archive.dropped[0][0] == "result.bytes-sent = 'lots' conflicts with its mapping long " \
+                                        "(mapper_parsing_exception)"
+        assert archive.mappings["pscheduler_disk-to-disk"]["result.bytes-sent"] == "long"
+    finally:
+        archive.stop()
+
+
 def test_a_strict_refusal_stores_nothing_of_the_request_and_maps_nothing(archive: PerfsonarArchive) -> None:
     bad = transfer()
     bad["result"]["succeeded"] = "yes"
