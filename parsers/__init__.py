@@ -5,6 +5,8 @@ registry is literal imports plus a dict: PyInstaller cannot see computed imports
 """
 from __future__ import annotations
 
+from . import bwctl_iperf3 as _bwctl_iperf3
+from . import iperf3 as _iperf3
 from . import json as _json
 from . import lines as _lines
 from . import openlava_acct as _openlava_acct
@@ -21,6 +23,8 @@ FORMATS: dict[str, Parser] = {
     _uge_accounting.NAME: _uge_accounting.parse,
     _openlava_events.NAME: _openlava_events.parse,
     _openlava_acct.NAME: _openlava_acct.parse,
+    _iperf3.NAME: _iperf3.parse,
+    _bwctl_iperf3.NAME: _bwctl_iperf3.parse,
 }
 
 #: Formats whose every record is `{field: the raw line as text}` with a fixed type and
@@ -43,7 +47,7 @@ FRAMERS: dict[str, Framer] = {}
 
 #: Formats whose record is a whole input (a command's output): the pipe source gives the
 #: parser everything it read; a file source cannot follow them.
-DOCUMENTS: frozenset[str] = frozenset()
+DOCUMENTS: frozenset[str] = frozenset({_iperf3.NAME, _bwctl_iperf3.NAME})
 
 
 def parser_for(name: str) -> Parser:

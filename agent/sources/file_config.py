@@ -9,6 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from agent.sources.base import SourceConfig
 from agent.sources.identity import FINGERPRINT_BYTES
 from agent.units import ByteSize, Duration
+from parsers import DOCUMENTS
 
 
 class Config(SourceConfig):
@@ -33,6 +34,14 @@ class Config(SourceConfig):
         "beginning", description="where to start in files found on the very first start (no checkpoints yet)")
     rotate_wait: Duration = Field(300.0, description="keep a file that left the glob open this long after its "
                                                      "last growth, e.g. \"5m\"")
+
+    @field_validator("format")
+    @classmethod
+    def _not_a_document(cls, value: str) -> str:
+        if value in DOCUMENTS:
+            raise ValueError(f"{value} is one whole command output per record, not a log a file source can follow; "
+                             f"pipe it in: `... | logspool pipe --format {value} --sink NAME`")
+        return value
 
     @field_validator("paths")
     @classmethod

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parsers import FORMATS, ParseError, Parsed
+from parsers import DOCUMENTS, FORMATS, FRAMERS, ParseError, Parsed
 
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
 PARSERS_DIR = HERE.parent.parent / "parsers"
-NOT_FORMATS = {"__init__", "record", "framing",
+NOT_FORMATS = {"__init__", "record", "framing", "iperf3_result",
                "lsb_tokens", "lsb_layout", "lsb_events", "lsb_job_finish", "lsb_record"}  # openlava's helpers
 
 formats = pytest.mark.parametrize("name", sorted(FORMATS))
@@ -40,9 +40,21 @@ def _module_name(name: str) -> str:
 
 
 def _sample_lines(name: str) -> list[tuple[Path, int, bytes]]:
-    return [(path, n, raw.rstrip(b"\r"))
-            for path in sorted((SAMPLES / name).iterdir()) if path.is_file()
-            for n, raw in enumerate(path.read_bytes().splitlines(), start=1)]
+    """The raw units of a format's sample files: lines, the framer's units, or whole documents
+    (numbered by unit)."""
+    out = []
+    for path in sorted((SAMPLES / name).iterdir()):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if name in DOCUMENTS:
+            units = [data]
+        elif name in FRAMERS:
+            units = [data[s:e] for s, e in FRAMERS[name](data, True)[0]]
+        else:
+            units = [raw.rstrip(b"\r") for raw in data.splitlines()]
+        out += [(path, n, unit) for n, unit in enumerate(units, start=1)]
+    return out
 
 
 @formats

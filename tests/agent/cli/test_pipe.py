@@ -79,3 +79,44 @@ def test_an_unknown_sink_or_empty_input_fails_before_anything_is_spooled(tmp_pat
     r = pipe("--format", "lines", "--sink", "out", "--config", str(cfg), stdin=b"", cwd=tmp_path)
     assert r.returncode == 65 and b"standard input was empty" in r.stderr
     assert not (tmp_path / "spool.db").exists()
+
+
+SAMPLES = Path(__file__).parents[2] / "parsers" / "samples" / "bwctl-iperf3"
+
+
+def test_a_bwctl_document_is_one_record_and_the_same_output_twice_has_one_id(tmp_path: Path) -> None:
+    out = tmp_path / "out.ndjson"
+    cfg = site(tmp_path, {"name": "out", "type": "file", "path": str(out)})
+    doc = (SAMPLES / "synthetic-third-party-tcp-2streams-gmt.txt").read_bytes()
+    for _ in range(2):
+        r = pipe("--format", "bwctl-iperf3", "--sink", "out", "--wait", "--config", str(cfg), stdin=doc,
+                 cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    records = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(records) == 2 and records[0]["id"] == records[1]["id"]
+    assert records[0]["type"] == "throughput"
+    assert (records[0]["data"]["input_source"], records[0]["data"]["input_destination"]) == (
+        "198.51.100.10", "203.0.113.20")
+
+
+def test_bwctl_output_without_its_header_lines_says_which_are_missing_and_is_kept(tmp_path: Path) -> None:
+    cfg = site(tmp_path, {"name": "out", "type": "file", "path": str(tmp_path / "out.ndjson")})
+    doc = (SAMPLES / "synthetic-third-party-tcp-2streams-gmt.txt").read_bytes()
+    stdout_only = b"".join(line for line in doc.splitlines(keepends=True) if b"as the address for" not in line)
+    r = pipe("--format", "bwctl-iperf3", "--sink", "out", "--config", str(cfg), stdin=stdout_only, cwd=tmp_path)
+    assert r.returncode == 65
+    assert b"--verbose" in r.stderr and b"kept in dead letters" in r.stderr
+    listed = subprocess.run([*logspool_command(), "dead-letters", "list", "--json", "--config", str(cfg)],
+                            cwd=tmp_path, capture_output=True, timeout=120)
+    (dead,) = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert dead["record"]["raw"].encode() == stdout_only
+
+
+def test_a_file_source_refuses_a_document_format_and_points_to_pipe(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.toml"
+    write_config(cfg, {"spool": str(tmp_path / "spool.db")},
+                 [{"name": "b", "type": "file", "paths": ["/tmp/x"], "format": "bwctl-iperf3", "sinks": ["out"]}],
+                 [{"name": "out", "type": "file", "path": str(tmp_path / "o")}])
+    r = subprocess.run([*logspool_command(), "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "not a log a file source can follow" in r.stderr and "logspool pipe --format bwctl-iperf3" in r.stderr
