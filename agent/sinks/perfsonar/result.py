@@ -32,7 +32,10 @@ other commands (LIST, NLST, …) move no file and are not measurements, so they 
 delivered without a request. FILE, USER and VOLUME are never read here, so never sent.
 
 bwctl/iperf3 results are the `throughput` test in the shape of pscheduler-tool-iperf3's
-iperf3_parser.py @a0f9f26b. One difference: pScheduler reports the sender's rate
+iperf3_parser.py @a0f9f26b. Source and dest are bwctl's "Using X as the address for …"
+addresses when there are some: like pScheduler's spec they name the endpoints as the test was
+asked to reach them, whereas iperf3's connection addresses can be private, NATed or loopback;
+those go under `reference.connection`. One difference: pScheduler reports the sender's rate
 (`end.sum_sent`) as throughput-bits; the records carry the receiver's (`sum_received`), which
 esmond-ps-pipe archived; it goes out as throughput-bits and as receiver-throughput-bits.
 
@@ -165,8 +168,8 @@ def _transfer(envelope: dict[str, Any], data: dict[str, Any], observer: str) -> 
 def _throughput(envelope: dict[str, Any], data: dict[str, Any], observer: str) -> dict[str, Any]:
     fmt = envelope["format"]
     failed = envelope.get("type") == "failure"
-    source = data.get("source") or data.get("input_source")
-    dest = data.get("destination") or data.get("input_destination")
+    source = data.get("input_source") or data.get("source")
+    dest = data.get("input_destination") or data.get("destination")
     if not (isinstance(source, str) and source and isinstance(dest, str) and dest):
         raise Unusable(f"{_a(fmt)} {'failure' if failed else 'result'} without a source and a destination "
                        "address: nothing says which path was measured")
@@ -190,7 +193,7 @@ def _throughput(envelope: dict[str, Any], data: dict[str, Any], observer: str) -
                                   "error": str(data.get("error") or "the test failed"), "diags": ""}
     else:
         result = _iperf3_result(data, fmt, end - begin)
-    bwctl = {"input-source": data.get("input_source"), "input-destination": data.get("input_destination")}
+    connection = {"source": data.get("source"), "destination": data.get("destination")}
     try:
         times = iso_time(begin), iso_time(end)
     except (OverflowError, ValueError, OSError):
@@ -198,7 +201,7 @@ def _throughput(envelope: dict[str, Any], data: dict[str, Any], observer: str) -
                        f"({begin:.0f}, {end:.0f} s since 1970)") from None
     test = {"type": "throughput", "spec": spec}
     return _envelope(envelope, observer, test, *times, end - begin,
-                     [source, dest], result, {"bwctl": {k: v for k, v in bwctl.items() if v is not None}})
+                     [source, dest], result, {"connection": {k: v for k, v in connection.items() if v is not None}})
 
 
 def _iperf3_result(data: dict[str, Any], fmt: str, elapsed: float) -> dict[str, Any]:

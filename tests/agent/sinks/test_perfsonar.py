@@ -135,8 +135,9 @@ def test_the_archive_indexes_each_record_as_the_document_a_person_would_expect(
                              "streams": {"json": tcp["result"]["streams"]["json"]},
                              "intervals": {"json": tcp["result"]["intervals"]["json"]}}
     assert [s["retransmits"] for s in tcp["result"]["streams"]["json"]] == [80, 79]
-    assert tcp["test"]["spec"] == {"schema": 1, "source": "10.0.2.15", "dest": "10.0.2.4", "duration": 10,
+    assert tcp["test"]["spec"] == {"schema": 1, "source": "198.51.100.10", "dest": "203.0.113.20", "duration": 10,
                                    "parallel": 2}
+    assert tcp["meta"]["source"] == {"ip": "198.51.100.10", "hostname": "198.51.100.10"}
     assert udp["result"] == {"succeeded": True, "throughput": 1048349.53, "packets_sent": 160, "packets_lost": 3,
                              "jitter": 0.118, "intervals": {"json": udp["result"]["intervals"]["json"]}}
     assert (udp["pscheduler"]["tool"], udp["pscheduler"]["end_time"]) == ("iperf3", "2016-08-16T04:48:45.003100Z")
