@@ -158,10 +158,13 @@ class EsmondSink:
             groups = self._groups(payload.measurements)
         except Unresolved as exc:
             return Retry(str(exc))
-        for group in groups:
+        keys = []
+        for group in groups:  # every metadata first: a refused one costs no PUT that a retry repeats
             key = self._key(call, group)
             if not isinstance(key, str):
                 return key
+            keys.append(key)
+        for group, key in zip(groups, keys):
             outcome = self._put(call, group, key, group.points)
             if not isinstance(outcome, Delivered):
                 return outcome

@@ -9,6 +9,7 @@ resolve through an injected resolver, so no test touches DNS.
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -16,10 +17,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from agent.backoff import Backoff
+from agent.drain import Drain
 from agent.sinks import Batch, Delivered, Misconfigured, Outcome, Reject, Retry
 from agent.sinks.esmond import Config, EsmondSink
 from agent.sinks.esmond.measure import measure
 from agent.sinks.esmond.measurement import Options
+from spool import Spool, chunks, dead_letters
 from tests.agent.sinks.test_esmond_measure import RUN_TS, START_TS, gridftp, line, run
 from tests.doubles.esmond import EsmondServer
 
@@ -81,7 +85,7 @@ def test_transfers_of_one_endpoint_pair_share_one_metadata_created_once(server: 
     s = sink(server)
     assert deliver(s, transfer(0), transfer(1), transfer(2)) == Delivered()
     assert deliver(s, transfer(3), transfer(4, dest="192.100.78.99")) == Delivered()
-    assert methods(server) == ["POST", "PUT", "PUT", "POST", "PUT"] and server.archive.created == 2
+    assert methods(server) == ["POST", "PUT", "POST", "PUT", "PUT"] and server.archive.created == 2
     key = next(k for k in server.metadata_keys() if server.points(k, "throughput").keys() >= {START_TS})
     assert sorted(server.points(key, "throughput")) == [START_TS + n for n in range(4)]
 
@@ -314,3 +318,21 @@ def test_a_record_of_an_unexpected_shape_is_rejected_not_raised(server: EsmondSe
     outcome = deliver(sink(server), odd)
     assert isinstance(outcome, Reject) and outcome.record_ids == frozenset({"b9"})
     assert outcome.reason.startswith("the record's data has a shape the esmond sink cannot read (TypeError")
+
+
+def test_under_the_drain_a_refused_record_is_dead_lettered_and_the_others_arrive(server: EsmondServer,
+                                                                                 tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    lines = [line(transfer(n, host="bad.example.org" if n == 3 else "lbl-diskpt1.es.net")) for n in range(6)]
+    with spool.transaction() as db:
+        chunks.enqueue(db, "gridftp", b"".join(lines), len(lines), ["ma"])
+    s = sink(server, resolve=lambda host, family: "dtn-name" if host.startswith("bad") else HOST_IP)
+    d = Drain(config(server), s, spool, threading.Event(), backoff=Backoff(0.0, 0.0, rand=lambda: 0.0))
+    for _ in range(20):
+        if not d.step():
+            break
+    [dead] = dead_letters.select(spool.db)
+    assert (dead.record_id, chunks.backlog(spool.db, "ma").records) == ("g3", 0)
+    assert sorted(server.points(only_key(server), "throughput")) == [START_TS + n for n in (0, 1, 2, 4, 5)]
+    assert "PUT" not in methods(server)[:2] and s.duplicates == 0
+    spool.close()

@@ -170,6 +170,8 @@ def test_ramses_records_send_their_host_statistics_under_registered_types() -> N
 @pytest.mark.parametrize("changes, reason", [
     ({"dest": "dtn.example.org"}, "DEST is not an IP address; esmond records the remote end by address"),
     ({"nbytes": "many"}, "the record's nbytes is missing or not an integer"),
+    ({"streams": True}, "the record's streams is missing or not an integer"),
+    ({"prog": ""}, "the record's prog is missing or not text"),
     ({"start": "yesterday"}, "START is not an ISO 8601 time"),
 ])
 def test_a_transfer_esmond_cannot_take_is_unusable(changes: dict[str, Any], reason: str) -> None:
