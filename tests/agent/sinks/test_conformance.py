@@ -25,12 +25,14 @@ from agent.sinks import SINKS, Batch, Outcome, Sink
 from agent.sinks import file as file_sink
 from agent.sinks import http as http_sink
 from agent.sinks import lavaflow as lavaflow_sink
+from agent.sinks import perfsonar as perfsonar_sink
 from agent.sinks import stdout as stdout_sink
 from parsers import FORMATS
 from spool import Spool, chunks, dead_letters
 from tests.agent.sinks.lavaflow_records import job_finish
 from tests.doubles.http_receiver import HttpReceiver
 from tests.doubles.lavaflow import LavaFlowServer
+from tests.doubles.perfsonar import PerfsonarArchive
 
 
 class Harness:
@@ -181,8 +183,69 @@ class LavaFlowHarness(Harness):
         self.server.stop()
 
 
+class PerfsonarHarness(Harness):
+    """perfSONAR archives GridFTP transfers and bwctl/iperf3 results only, so the suite's `SEQ=<n>` lines reach the
+    real sink as the GridFTP RETR of (n+1) kB in 8 s whose record id is the suite's; `POISON` as one of 1 kB in 3 s,
+    whose rate has a fraction while the archive's disk-to-disk index maps throughput as an integer (as an index
+    pScheduler's globus tool created first would): OpenSearch would truncate it, the strict double refuses it.
+    Broken = Apache's 503 while Logstash is down."""
+
+    can_reject = True
+
+    class Translating:
+        def __init__(self, sink: Sink) -> None:
+            self.sink = sink
+
+        def encode(self, batch: Batch) -> object:
+            return self.sink.encode(Batch([self.transfer(line) for line in batch.records]))
+
+        def send(self, payload: object) -> Outcome:
+            return self.sink.send(payload)
+
+        def close(self) -> None:
+            self.sink.close()
+
+        @staticmethod
+        def transfer(line: bytes) -> bytes:
+            env = orjson.loads(line)
+            text = env["data"]["message"]
+            poison = text == "POISON"
+            kbytes = 1 if poison else int(text[4:]) + 1
+            data = {"date": "2015-04-07T14:59:45.113944Z", "start": "2015-04-07T14:59:37.113944Z",
+                    "duration": 3.0 if poison else 8.0, "host": "dtn01.example.org", "prog": "globus-gridftp-server",
+                    "nl_evnt": "FTP_INFO", "user": "u", "file": "/f", "volume": "/", "type": "RETR", "buffer": 0,
+                    "block": 262144, "nbytes": 1000 * kbytes, "streams": 1, "stripes": 1, "code": 226,
+                    "dest": "192.0.2.7", "taskid": None, "retrans": None, "usec_unpadded": False, "pid": None,
+                    "log_time": None, "extra": {}}
+            env.update(format="gridftp", type="RETR", data=data)
+            return orjson.dumps(env) + b"\n"
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.server = PerfsonarArchive(users={"perfsonar": "p"})
+        self.server.mappings["pscheduler_disk-to-disk"] = {"result.throughput": "long"}
+
+    def open(self) -> Sink:
+        config = perfsonar_sink.Config(name="s", type="perfsonar", url=self.server.url, username="perfsonar",
+                                       password="p", observer="dtn01.example.org", timeout="5s")
+        return self.Translating(perfsonar_sink.open(config))
+
+    def ids(self) -> list[str]:
+        return [doc["reference"]["logspool"]["record-id"] for _, doc in self.server.documents]
+
+    def break_(self) -> None:
+        self.server.outage(503)
+
+    def mend(self) -> None:
+        self.server.mend()
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 HARNESSES: dict[str, Callable[[Path], Harness]] = {"file": FileHarness, "stdout": StdoutHarness,
-                                                   "http": HttpHarness, "lavaflow": LavaFlowHarness}
+                                                   "http": HttpHarness, "lavaflow": LavaFlowHarness,
+                                                   "perfsonar": PerfsonarHarness}
 
 
 class MendingBackoff(Backoff):
