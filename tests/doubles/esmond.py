@@ -29,7 +29,7 @@ write is 403. `apikeys` (user -> key) also accepts the pre-2.0 tastypie header
 `ApiKey <user>:<key>` (a wrong one: 401 with an empty body, as tastypie answers); without
 it that header is ignored, as esmond >= 2.0 ignores it.
 
-Fault injection: `fail_next(n, status, method=None)` (answered before anything else),
+Fault injection: `fail_next(n, status, method=None, detail=None)` (answered before anything else),
 `outage(status)` / `mend()`, `hang_next(n, seconds)` (handled, then answered late),
 `redirect_to(url)` (every request 301 to the same path under `url`; None ends it), and
 `stop()` / `start()` on the same port. Every request is kept in `requests`.

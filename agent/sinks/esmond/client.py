@@ -26,9 +26,12 @@ esmond's answers (research/esmond.md §3) and what the drain is told:
 
 Two transfers of one endpoint pair that start in the same second share a timestamp, and
 esmond keeps one throughput value per second per metadata. In a batch the first record
-(spool order) of a metadata and second is sent and the later ones are counted delivered
-without a request (`collisions`); across batches the later one's throughput is answered
-409 and counted delivered like a replay. Either way it is logged once per sink.
+(spool order) is sent, and a later one whose throughput (or another value esmond keeps
+one of per second) falls on that second is counted delivered without a request
+(`collisions`), so the archive holds one transfer's values there, not a mix; across
+batches the later one's throughput is answered 409 and counted delivered like a replay
+(its JSON points, such as streams-packet-retransmits, do overwrite the earlier ones:
+esmond cannot be asked to refuse those). Either way it is logged once per sink.
 
 The key is sent only in the Authorization header and scrubbed from every reason.
 """
