@@ -1,11 +1,11 @@
 """bwctl/iperf3 and plain iperf3 results as esmond measurements (pure).
 
-Metadata as esmond-ps-pipe built it (research/esmond.md §2): point-to-point, source and
-destination = the sending and receiving addresses iperf3 reports, input-source and
-input-destination = bwctl's "Using X as the address for ..." header addresses (for plain
-iperf3, which has no header, the same addresses again), tool-name "bwctl/iperf3" ("iperf3"
-for plain iperf3 output), ip-transport-protocol, time-duration, bw-parallel-streams and
-the omitted seconds. ts = start.timestamp.timesecs. Points, all at that ts:
+Metadata as esmond-ps-pipe built it (research/esmond.md §2): point-to-point; source and
+destination the sender and receiver, input-source and input-destination the addresses
+bwctl's "Using X as the address for ..." header lines name (for plain iperf3, which has no
+header, the addresses iperf3 reports); tool-name "bwctl/iperf3" ("iperf3" for plain iperf3
+output), ip-transport-protocol, time-duration, bw-parallel-streams and the omitted
+seconds. ts = start.timestamp.timesecs. Points, all at that ts:
 
     throughput                       int(bits/s): sum_received (TCP) or sum (UDP)
     throughput-subintervals          [{start, duration, val: bits/s}] per interval
@@ -21,6 +21,12 @@ the omitted seconds. ts = start.timestamp.timesecs. Points, all at that ts:
 
 Where this departs from esmond-ps-pipe, and why:
 
+- source and destination are bwctl's endpoint addresses when the header gives them, and
+  iperf3's connection addresses (start.connected[0]) only without a header: in a
+  third-party run the iperf3 output comes from one of the two hosts, whose connection
+  addresses may be private, NATed or loopback (the bwctl-iperf3 samples show 127.0.0.1
+  at both ends), which would file every such pair under one meaningless metadata; the
+  perfsonar sink makes the same choice;
 - the streams-* subintervals are grouped by stream with the key `val`, as pScheduler's
   esmond archiver writes them (§4), not by interval with keys `throughput`/`retransmits`:
   the perfSONAR tools that read esmond read pScheduler's layout;
@@ -51,7 +57,7 @@ def measure(record_id: str, fmt: str, host: Any, time: Any, data: dict[str, Any]
             options: Options) -> Measurement:
     """The measurement of one iperf3 run (a `throughput` or a `failure` record)."""
     failed = data.get("error") is not None
-    source, destination = _address(data, "source", "input_source"), _address(data, "destination", "input_destination")
+    source, destination = _address(data, "input_source", "source"), _address(data, "input_destination", "destination")
     if source is None or destination is None:
         raise Unusable("the run has no sender or receiver address (iperf3 stopped before it connected); esmond "
                        "records both ends by address")
@@ -143,9 +149,9 @@ def _subintervals(intervals: list[dict[str, Any]], key: str) -> list[dict[str, A
     return [{"start": i.get("start"), "duration": i.get("duration"), "val": i.get(key)} for i in intervals]
 
 
-def _address(data: dict[str, Any], key: str, header: str) -> Optional[str]:
-    """The address iperf3 reports, else bwctl's header address when it is one."""
-    for value in (data.get(key), data.get(header)):
+def _address(data: dict[str, Any], header: str, key: str) -> Optional[str]:
+    """bwctl's header address when it is one, else the address iperf3 reports."""
+    for value in (data.get(header), data.get(key)):
         if isinstance(value, str) and is_ip(value):
             return value
     return None

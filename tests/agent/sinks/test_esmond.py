@@ -23,10 +23,12 @@ from agent.sinks import Batch, Delivered, Misconfigured, Outcome, Reject, Retry
 from agent.sinks.esmond import Config, EsmondSink
 from agent.sinks.esmond.measure import measure
 from agent.sinks.esmond.measurement import Options
+from parsers import bwctl_iperf3, gridftp as gridftp_parser, iperf3
 from spool import Spool, chunks, dead_letters
 from tests.agent.sinks.test_esmond_measure import RUN_TS, START_TS, gridftp, line, run
 from tests.doubles.esmond import EsmondServer
 
+SAMPLES = Path(__file__).resolve().parents[2] / "parsers" / "samples"
 KEY = "test-token"
 HOST_IP = "131.243.2.11"
 
@@ -336,3 +338,25 @@ def test_under_the_drain_a_refused_record_is_dead_lettered_and_the_others_arrive
     assert sorted(server.points(only_key(server), "throughput")) == [START_TS + n for n in (0, 1, 2, 4, 5)]
     assert "PUT" not in methods(server)[:2] and s.duplicates == 0
     spool.close()
+
+
+def test_every_gridftp_and_iperf3_sample_is_archived_with_nothing_dropped(server: EsmondServer) -> None:
+    envelopes = []
+    for path in sorted((SAMPLES / "gridftp").glob("*.log")):
+        for n, raw in enumerate(path.read_bytes().splitlines()):
+            parsed = gridftp_parser.parse(raw)
+            assert parsed is not None
+            envelopes.append({"id": f"{path.name}:{n}", "format": "gridftp", "time": parsed.time,
+                              "host": "dtn.example.org", "type": parsed.type, "data": parsed.data})
+    for fmt, parser, pattern in (("bwctl-iperf3", bwctl_iperf3, "*.txt"), ("iperf3", iperf3, "*.json")):
+        for path in sorted((SAMPLES / fmt).glob(pattern)):
+            parsed = parser.parse(path.read_bytes())
+            assert parsed is not None
+            envelopes.append({"id": path.name, "format": fmt, "time": parsed.time, "host": "ps.example.org",
+                              "type": parsed.type, "data": parsed.data})
+    s = sink(server)
+    assert deliver(s, *envelopes) == Delivered()
+    assert server.dropped == {} and server.archive.stored > 30
+    bwctl = [server.archive.metadata[k].subject for k in server.metadata_keys()
+             if server.archive.metadata[k].subject["tool-name"] == "bwctl/iperf3"]
+    assert {(m["source"], m["destination"]) for m in bwctl} >= {("198.51.100.10", "203.0.113.20")}

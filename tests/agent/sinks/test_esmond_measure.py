@@ -236,6 +236,13 @@ def test_the_agent_is_the_local_end_bwctl_names_else_the_configured_address_else
     assert measured(run()).agent == Lookup("ps.example.org", socket.AF_UNSPEC)
 
 
+def test_bwctls_endpoint_addresses_win_over_iperf3s_connection_addresses() -> None:
+    got = body(run(input_source="198.51.100.10", input_destination="203.0.113.20", source="127.0.0.1",
+                   destination="127.0.0.1"))
+    assert (got["source"], got["destination"], got["input-source"]) == ("198.51.100.10", "203.0.113.20",
+                                                                        "198.51.100.10")
+
+
 def test_plain_iperf3_names_its_tool_and_uses_the_addresses_as_input_names() -> None:
     got = body(run(fmt="iperf3", input_source=None, input_destination=None))
     assert (got["tool-name"], got["input-source"], got["input-destination"]) == ("iperf3", "10.0.0.1", "10.0.0.2")
