@@ -7,11 +7,14 @@ draws dicts that must parse back to themselves: FILE with spaces, `=`, ` BUFFER=
 text, values with `=`, optional TASKID/retrans/unknown keys, every transfer TYPE. What the format
 cannot carry is left out: no newline anywhere, no space in a value other than FILE (the space
 ends a value), no unknown key named BUFFER after CODE (FILE ends at the last ` BUFFER=`).
+
+`events()` draws RAMSES JSON events (`gridftp-json`) with the field list of research/esmond.md
+§1.1, and `transfer_end_data()` gives what the parser must make of a Transfer-End.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Optional
 
 from hypothesis import strategies as st
 
@@ -108,4 +111,77 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
         "pid": draw(st.integers(0, 2**31)) if main_log else None,
         "log_time": ctime(logged) if main_log else None,
         "extra": draw(st.dictionaries(_key, _last_word, max_size=3)),
+    }
+
+
+# --- gridftp-json (RAMSES) ------------------------------------------------------------------
+
+
+def tenths(us: int) -> str:
+    """`"<sec>.<tenths>"` as the fork writes it (`"%ld.%01ld"`, tv_usec / 100000)."""
+    return f"{us // 1_000_000}.{us % 1_000_000 // 100_000}"
+
+
+_tcp_info = st.fixed_dictionaries({
+    "rcv_ssthresh": st.integers(0, 2**31), "rtt": st.integers(0, 10**6), "rttvar": st.integers(0, 10**6),
+    "snd_ssthresh": st.integers(0, 2**31), "snd_cwnd": st.integers(0, 10**5), "advmss": st.integers(0, 9000),
+    "reordering": st.integers(0, 300), "rcv_rtt": st.integers(0, 10**6), "rcv_space": st.integers(0, 2**31),
+    "total_retrans": st.integers(0, 10**6),
+})
+_stream = st.builds(lambda stripe, stream, info: {"stripe": stripe, "stream": stream, "TCPinfo": info},
+                    st.integers(0, 3), st.integers(0, 15), _tcp_info)
+_cpu = st.fixed_dictionaries({"nr_CPU": st.integers(1, 64), "CPU": st.just("all"),
+                              "%usr": st.floats(0, 100), "%sys": st.floats(0, 100), "%idle": st.floats(0, 100)})
+_json_text = st.text(max_size=12)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    """A RAMSES JSON event: mostly Transfer-End, with every optional field present or not."""
+    end = draw(st.integers(0, 4 * 10**15))
+    start = draw(st.integers(max(0, end - 10**10), end))
+    event: dict[str, Any] = {
+        "event_type": draw(st.sampled_from(["Transfer-End", "Transfer-End", "Perf-Marker", "Range-Marker"])),
+        "transferID": draw(st.uuids().map(lambda u: u.hex) | st.integers(1, 2**22)),
+        "start_timestamp": tenths(start),
+        "end_timestamp": tenths(end),
+        "prog": "globus-gridftp-server",
+        "user": draw(_json_text), "file": draw(_json_text),
+        "tcp_bufsize": draw(st.integers(0, 2**31)), "globus_blocksize": draw(st.integers(0, 2**31)),
+        "nbytes": draw(st.integers(0, 2**50)), "nstreams": draw(st.integers(1, 16)),
+        "dest": draw(st.ip_addresses().map(str)),
+        "cmd_type": draw(st.sampled_from(["RETR", "STOR"])),
+        "ret_code": 226,
+        "host": " ".join(draw(st.lists(st.ip_addresses().map(str), min_size=1, max_size=3))) + " \n",
+        "volume": draw(st.sampled_from(["/", "/data"])),
+        "mpstat": draw(_cpu | st.lists(_cpu, max_size=3)),
+        "iostat": {"Dev": "sda", "Blk_read/s": 1.5, "Blk_wrtn/s": 20.0},
+        "getrusage": {"ru_utime": "1.200000", "ru_stime": "0.300000", "ru_maxrss": 10240, "ru_nivcsw": 12},
+        "streams": draw(st.lists(_stream, max_size=4)),
+    }
+    for optional in draw(st.sets(st.sampled_from(["transferID", "streams", "mpstat", "ret_code", "volume"]))):
+        del event[optional]
+    return event
+
+
+def transfer_end_data(event: dict[str, Any]) -> dict[str, Any]:
+    """What parse() gives for a Transfer-End event drawn by events()."""
+    def us(text: str) -> int:
+        seconds, tenth = text.split(".")
+        return int(seconds) * 1_000_000 + int(tenth) * 100_000
+
+    streams: Optional[list[dict[str, Any]]] = event.get("streams")
+    ips = event["host"].split()
+    return {
+        "date": iso(us(event["end_timestamp"])), "start": iso(us(event["start_timestamp"])),
+        "duration": (us(event["end_timestamp"]) - us(event["start_timestamp"])) / 1_000_000,
+        "host": ips[0], "host_ips": ips, "prog": event["prog"], "user": event["user"],
+        "file": event["file"], "volume": event.get("volume"), "type": event["cmd_type"],
+        "code": event.get("ret_code"), "buffer": event["tcp_bufsize"], "block": event["globus_blocksize"],
+        "nbytes": event["nbytes"], "streams": event["nstreams"],
+        "stripes": max([s["stripe"] + 1 for s in streams or []] + [1]),
+        "retrans": None if streams is None else [s["TCPinfo"]["total_retrans"] for s in streams],
+        "dest": event["dest"],
+        "taskid": None if "transferID" not in event else str(event["transferID"]),
+        "raw": event,
     }
