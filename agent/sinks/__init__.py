@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from . import file, http, lavaflow, perfsonar, stdout
+from . import esmond, file, http, lavaflow, perfsonar, stdout
 from .base import (Batch, Delivered, Misconfigured, Outcome, Reject, Retry, RetryPolicy, Sink,
                    SinkConfig)
 
@@ -24,6 +24,7 @@ SINKS: dict[str, SinkKind] = {
     "stdout": SinkKind(stdout.Config, stdout.open),
     "http": SinkKind(http.Config, http.open),
     "lavaflow": SinkKind(lavaflow.Config, lavaflow.open),
+    "esmond": SinkKind(esmond.Config, esmond.open),
     "perfsonar": SinkKind(perfsonar.Config, perfsonar.open),
 }
 

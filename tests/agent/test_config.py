@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, ConfigError, load
+from agent.sinks import SINKS
+from parsers import FORMATS
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = """
@@ -104,18 +106,19 @@ def test_an_unknown_source_type_lists_the_source_types(tmp_path: Path) -> None:
 
 def test_an_unknown_sink_type_lists_the_sink_types(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE + SINK.replace('type = "http"', 'type = "nope"')) == [
-        'agent.toml: [sinks.archive] type: unknown sink type; expected one of file, http, lavaflow, stdout; got "nope"']
+        f'agent.toml: [sinks.archive] type: unknown sink type; expected one of {", ".join(sorted(SINKS))}; got "nope"']
 
 
 def test_a_sink_without_a_type_says_it_is_required(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE + SINK.replace('type = "http"\n', "")) == [
-        "agent.toml: [sinks.archive] type: is required; expected one of file, http, lavaflow, stdout"]
+        f"agent.toml: [sinks.archive] type: is required; expected one of {', '.join(sorted(SINKS))}"]
 
 
 def test_an_unknown_format_lists_the_formats(tmp_path: Path) -> None:
     assert errors(tmp_path, SOURCE.replace('"lines"', '"xml"') + SINK) == [
-        'agent.toml: [sources.transfers] format: unknown format; expected one of json, lines, openlava-acct, '
-        'openlava-events, uge-accounting; got "xml"']
+        f'agent.toml: [sources.transfers] format: unknown format; expected one of {", ".join(sorted(FORMATS))}; '
+        'got "xml"']
+    assert {"file", "http", "lavaflow", "esmond", "perfsonar"} <= set(SINKS) and "openlava-acct" in FORMATS
 
 
 def test_a_source_routing_to_an_unknown_sink_lists_the_sinks(tmp_path: Path) -> None:

@@ -9,6 +9,5 @@ from __future__ import annotations
 
 from .client import EsmondSink, Encoded, open
 from .config import Config
-from .keys import SinkState
 
-__all__ = ["Config", "Encoded", "EsmondSink", "SinkState", "open"]
+__all__ = ["Config", "Encoded", "EsmondSink", "open"]

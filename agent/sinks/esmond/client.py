@@ -48,11 +48,11 @@ import orjson
 
 from agent.secret import read_secret_file
 
-from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink, SinkConfig
+from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink, SinkConfig, SinkState
 from ..http import build_client, outcome_for_error, retry_after, scrubber
 from .address import Addresses, Resolver, Unresolved, getaddrinfo_first
 from .config import Config, valid_key
-from .keys import MetadataKeys, SinkState
+from .keys import MetadataKeys
 from .measure import measure
 from .measurement import COUNTED, Measurement, Options, Unusable, checksum, metadata_body
 

@@ -14,19 +14,11 @@ key's detail is the one request that tells.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Protocol
+from typing import Callable, Optional
+
+from ..base import SinkState
 
 log = logging.getLogger("logspool.sinks.esmond")
-
-
-class SinkState(Protocol):
-    """What the drain gives a sink to keep across restarts (agent/sinks/base.py's SinkState)."""
-
-    def load(self) -> dict[str, str]: ...
-
-    def save(self, key: str, value: str) -> None: ...
-
-    def forget(self, key: str) -> None: ...
 
 
 class MetadataKeys:
