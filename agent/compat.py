@@ -76,7 +76,7 @@ class OldCommand:
 class Plan:
     """What an old command line runs: a validated Config and where its pieces are."""
 
-    command: OldCommand
+    command: object  # OldCommand, or agent.compat_esmond's GridftpCommand
     config: Config
     log_file: str
     spool: Path
@@ -84,6 +84,7 @@ class Plan:
     format: str
     sink: str = SINK
     warnings: list[str] = field(default_factory=list)
+    url: str = ""  # the server, as the command line gave it (for messages)
 
 
 def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -156,7 +157,7 @@ def plan(command: OldCommand, environ: Mapping[str, str] = os.environ,
     except ValidationError as exc:
         cluster_argument = "CLUSTER" if command.importer == "lava-import-univa82" else "--cluster_name"
         raise CompatError(_argument_errors(exc, cluster_argument)) from None
-    return Plan(command, config, path, spool, command.importer, fmt, warnings=warnings)
+    return Plan(command, config, path, spool, command.importer, fmt, warnings=warnings, url=command.url)
 
 
 def skip_lines(plan: Plan, lines: int) -> Optional[str]:
@@ -225,7 +226,7 @@ class OnceResult:
     error: Optional[str] = None
 
 
-class _GiveUp:
+class GiveUp:
     """Whether the sink's oldest batch has failed `limit` times *in this run*.
 
     The drain keeps its retry count in memory and publishes it on the head chunk
@@ -260,7 +261,7 @@ class _GiveUp:
 
 
 def deliver_once(plan: Plan, *, give_up_after: Optional[int] = GIVE_UP_AFTER,
-                 interrupted: Callable[[], bool] = lambda: False) -> OnceResult:
+                 interrupted: Callable[[], bool] = lambda: False, max_lines: Optional[int] = None) -> OnceResult:
     """Read the log file to its end and deliver every record; return when all are delivered.
 
     A failing server is retried with backoff, forever when `give_up_after` is None;
@@ -268,11 +269,11 @@ def deliver_once(plan: Plan, *, give_up_after: Optional[int] = GIVE_UP_AFTER,
     dead-lettered for that: what is undelivered stays in the spool, and the next run
     sends it first. Raises SpoolError and SpoolLocked (another run on the same spool).
     """
-    give_up = _GiveUp(plan.spool, plan.sink, give_up_after)
+    give_up = GiveUp(plan.spool, plan.sink, give_up_after)
     refused_before = _refused(plan)
     try:
         result = backfill(plan.config, [plan.log_file], plan.format, plan.sink, source_name=plan.source,
-                          should_stop=lambda: interrupted() or give_up())
+                          should_stop=lambda: interrupted() or give_up(), max_lines=max_lines)
         outcome = "interrupted" if interrupted() else "gave_up" if give_up.error is not None else "delivered"
         done = OnceResult(outcome, result.records, result.parse_errors, error=give_up.error)
     except RuntimeError as exc:  # backfill: the sink stopped (Misconfigured) or its drain died

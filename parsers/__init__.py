@@ -6,6 +6,8 @@ registry is literal imports plus a dict: PyInstaller cannot see computed imports
 from __future__ import annotations
 
 from . import bwctl_iperf3 as _bwctl_iperf3
+from . import gridftp as _gridftp
+from . import gridftp_json as _gridftp_json
 from . import iperf3 as _iperf3
 from . import json as _json
 from . import lines as _lines
@@ -25,6 +27,8 @@ FORMATS: dict[str, Parser] = {
     _openlava_acct.NAME: _openlava_acct.parse,
     _iperf3.NAME: _iperf3.parse,
     _bwctl_iperf3.NAME: _bwctl_iperf3.parse,
+    _gridftp.NAME: _gridftp.parse,
+    _gridftp_json.NAME: _gridftp_json.parse,
 }
 
 #: Formats whose every record is `{field: the raw line as text}` with a fixed type and
@@ -43,7 +47,10 @@ HISTORY_OFFSETS: dict[str, Callable[[bytes], Optional[int]]] = {
 
 
 #: Formats whose records are not one line each (parsers/framing.py): name -> framer.
-FRAMERS: dict[str, Framer] = {}
+FRAMERS: dict[str, Framer] = {
+    _gridftp.NAME: _gridftp.frame,
+    _gridftp_json.NAME: _gridftp_json.frame,
+}
 
 #: Formats whose record is a whole input (a command's output): the pipe source gives the
 #: parser everything it read; a file source cannot follow them.

@@ -1,9 +1,11 @@
-"""`logspool compat`: the old LavaFlow importers' command lines, run on the logspool engine."""
+"""`logspool compat`: the old importers' command lines (LavaFlow's here, esmond's in compat_esmond), on the logspool engine."""
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import TYPE_CHECKING, Callable
+
+from agent.cli import compat_esmond
 
 if TYPE_CHECKING:
     from agent import compat
@@ -62,7 +64,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("compat", help="run the old lava-import-openlava / lava-import-univa82 command lines",
+    p = sub.add_parser("compat", help="run the old lava-import-* and esmond-ps-* command lines",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     importers = p.add_subparsers(dest="importer", metavar="IMPORTER")
     ol = importers.add_parser("lava-import-openlava", aliases=["lava-import-openlava.py"],
@@ -80,6 +82,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     ug.add_argument("cluster", metavar="CLUSTER", help="the cluster name (first, as in the old script)")
     _common(ug)
     ug.set_defaults(importer="lava-import-univa82", tail_log=False, skip=0)
+    compat_esmond.add_importers(importers)
     p.set_defaults(func=run, compat_parser=p)
 
 
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.importer:
         args.compat_parser.print_help(sys.stderr)
         return 2
+    if args.importer in compat_esmond.IMPORTERS:
+        return compat_esmond.run(args)
     from agent import compat, logs
     from agent.lsf_cluster import ClusterNameError
     from spool import SpoolError
@@ -134,7 +139,13 @@ def _once(name: str, plan: "compat.Plan", retry_forever: bool) -> int:
     flags.install()  # SIGTERM/SIGINT: stop at the next safe point; the spool keeps the rest
     result = compat.deliver_once(plan, give_up_after=None if retry_forever else compat.GIVE_UP_AFTER,
                                  interrupted=lambda: flags.stop)
-    where = f"{plan.log_file} -> {plan.command.url}"
+    return report(name, plan, result)
+
+
+def report(name: str, plan: "compat.Plan", result: "compat.OnceResult") -> int:
+    """The summary lines of a one-shot run on stderr, and its exit code."""
+    from agent import compat
+    where = f"{plan.log_file} -> {plan.url}"
     if result.parse_errors:
         print(f"{name}: {result.parse_errors} lines of {plan.log_file} did not parse; they are kept as dead "
               f"letters in {plan.spool}", file=sys.stderr)

@@ -19,7 +19,7 @@ from parsers import DOCUMENTS, FORMATS, FRAMERS, ParseError, Parsed
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
 PARSERS_DIR = HERE.parent.parent / "parsers"
-NOT_FORMATS = {"__init__", "record", "framing", "iperf3_result",
+NOT_FORMATS = {"__init__", "record", "framing", "iperf3_result", "gridftp_fields",
                "lsb_tokens", "lsb_layout", "lsb_events", "lsb_job_finish", "lsb_record"}  # openlava's helpers
 
 formats = pytest.mark.parametrize("name", sorted(FORMATS))
