@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Optional
 
-from .gridftp_fields import MISSING, TYPICAL, careful, last_field, replace_bad_utf8, typical
+from .gridftp_fields import MISSING, careful, last_field, replace_bad_utf8, typical
 from .record import ParseError, Parsed
 
 NAME = "gridftp"
@@ -58,8 +58,7 @@ def parse(raw: bytes) -> Optional[Parsed]:
     ascii_body = body.isascii()
     text = body.decode("ascii") if ascii_body else body.decode("utf-8", "surrogateescape")
     cut = length - at == LOG_BUFFER
-    fast = TYPICAL(text)
-    result = None if fast is None or cut else typical(fast.groups())
+    result = None if cut else typical(text)
     if result is None:
         try:
             result = careful(text, at if ascii_body else None, at)

@@ -4,9 +4,10 @@
 `DEST=[...]`, `TASKID` then `retrans` after CODE; `.%06d` microseconds, or the old `.%d`), with
 the main log's `[pid] <ctime> :: Transfer stats: ` header when the dict has a pid. `records()`
 draws dicts that must parse back to themselves: FILE with spaces, `=`, ` BUFFER=` and non-ASCII
-text, values with `=`, optional TASKID/retrans/unknown keys, every transfer TYPE. What the format
-cannot carry is left out: no newline anywhere, no space in a value other than FILE (the space
-ends a value), no unknown key named BUFFER after CODE (FILE ends at the last ` BUFFER=`).
+text, values with `=` or with spaces, optional TASKID/retrans/unknown keys, every transfer TYPE.
+What the format cannot carry is left out: no newline anywhere, no value other than FILE holding
+both a space and `=` (it could hold the ` KEY=` marker that ends it), no unknown key named BUFFER
+after CODE (FILE ends at the last ` BUFFER=`), no whitespace at the end of the line.
 
 `events()` draws RAMSES JSON events (`gridftp-json`) with the field list of research/esmond.md
 §1.1, and `transfer_end_data()` gives what the parser must make of a Transfer-End.
@@ -74,6 +75,12 @@ _no_space = st.characters(codec="utf-8", exclude_characters=" \n")
 _word = st.text(_no_space, max_size=10)
 #: A value that ends the line: the parser strips trailing tabs and carriage returns there.
 _last_word = st.text(st.characters(codec="utf-8", exclude_characters=" \n\t\r"), min_size=1, max_size=10)
+#: A value with spaces but no `=`, so that it cannot hold the marker that ends it (` PROG=`): such
+#: records go through the parser's careful path, the others mostly through its fast one.
+_spaced = st.lists(st.text(st.characters(codec="utf-8", exclude_characters=" \n=\t\r"), min_size=1, max_size=6),
+                   min_size=2, max_size=3).map(" ".join)
+_value = _word | _spaced
+_last_value = _last_word | _spaced
 _fragments = st.sampled_from([" ", "=", " BUFFER=1", " FILE=", "Transfer stats: ", "DATE=", "[1] ", "é",
                               "/data/wrf1hr=d03_2015 05-03_00:00:00", "/x y/z", "\t", "\r"])
 _file = st.one_of(
@@ -98,19 +105,23 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     unpadded = draw(st.booleans()) and (end_usec < 100_000 or start_usec < 100_000)
     main_log = draw(st.booleans())
     logged = draw(st.datetimes(datetime(1970, 1, 1), datetime(2100, 1, 1)))
+    if draw(st.booleans()):  # what a server writes: every value but FILE without spaces, 18 digits at most
+        value, last_value, count, int64 = _word, _last_word, st.integers(0, 64), st.integers(-(10**17), 10**18 - 1)
+    else:  # values with spaces and integers of 19 digits too
+        value, last_value, count, int64 = _value, _last_value, _count, _int64
     return {
         "date": iso(end_us), "start": iso(start_us), "duration": (end_us - start_us) / 1_000_000,
-        "host": draw(_word), "prog": draw(st.sampled_from(["globus-gridftp-server", ""]) | _word),
-        "nl_evnt": draw(st.just("FTP_INFO") | _word), "user": draw(_word), "file": draw(_file),
-        "buffer": draw(_count), "block": draw(_count), "nbytes": draw(_int64), "volume": draw(_word),
-        "streams": draw(_count), "stripes": draw(_count), "dest": draw(_word),
-        "type": draw(st.sampled_from(TYPES) | _word.filter(bool)), "code": draw(st.sampled_from([226, 426, 451, 500]) | _int64),
-        "taskid": draw(st.none() | st.just("none") | st.uuids().map(str) | _last_word),
-        "retrans": draw(st.none() | st.lists(_count, max_size=8)),
+        "host": draw(value), "prog": draw(st.sampled_from(["globus-gridftp-server", ""]) | value),
+        "nl_evnt": draw(st.just("FTP_INFO") | value), "user": draw(value), "file": draw(_file),
+        "buffer": draw(count), "block": draw(count), "nbytes": draw(int64), "volume": draw(value),
+        "streams": draw(count), "stripes": draw(count), "dest": draw(value),
+        "type": draw(st.sampled_from(TYPES) | value.filter(bool)), "code": draw(st.sampled_from([226, 426, 451, 500]) | int64),
+        "taskid": draw(st.none() | st.just("none") | st.uuids().map(str) | last_value),
+        "retrans": draw(st.none() | st.lists(count, max_size=8)),
         "usec_unpadded": unpadded,
         "pid": draw(st.integers(0, 2**31)) if main_log else None,
         "log_time": ctime(logged) if main_log else None,
-        "extra": draw(st.dictionaries(_key, _last_word, max_size=3)),
+        "extra": draw(st.dictionaries(_key, last_value, max_size=3)),
     }
 
 
