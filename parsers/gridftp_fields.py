@@ -3,8 +3,9 @@
 `parsers.gridftp` cuts a unit down to the record text (from `DATE=`) and calls `typical()`, the
 hot path for a record whose values other than FILE hold no spaces, and `careful()` for any other
 text, which reads every record `typical()` reads the same way and names the field and byte offset
-of whatever it refuses. The two are kept equal by the hypothesis round trip in
-tests/parsers/test_gridftp.py (records with and without spaces in FILE).
+of whatever it refuses. The hypothesis round trip in tests/parsers/test_gridftp.py holds both to
+the same records: its writer draws records of either kind (spaces outside FILE and 19-digit
+integers take the careful way).
 
 Each value runs to the next key's ` KEY=` marker; FILE runs to the LAST ` BUFFER=`, so a path
 holding ` BUFFER=` survives too. After CODE, `KEY=value` words are TASKID, retrans or unknown keys
