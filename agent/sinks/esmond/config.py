@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from agent.config_path import ConfigPath
 from agent.secret import Secret
-from agent.units import Duration
+from agent.units import ByteSize, Duration
 
 from ..base import SinkConfig
 
@@ -36,6 +36,12 @@ class Config(SinkConfig):
     type: Literal["esmond"] = Field(
         description='the sink kind: "esmond" archives GridFTP transfers and bwctl/iperf3 results in an esmond '
                     "perfSONAR measurement archive")
+    batch_records: int = Field(
+        20000, ge=1, description="most records in one batch; the batch's points go out as one bulk PUT per "
+                                 "metadata, so a large batch is what lets a PUT carry many points when transfers of "
+                                 "many endpoint pairs are interleaved (200 pairs: ~100 points a PUT)")
+    batch_bytes: ByteSize = Field(
+        32 << 20, ge=1, description='most bytes of spooled records in one batch, e.g. "32MiB"')
     url: str = Field(description='the archive host as scheme://host[:port], without a path (the path is script_alias), '
                                  'e.g. "https://ma.example.org"')
     script_alias: str = Field(
