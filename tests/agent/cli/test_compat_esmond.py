@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -30,7 +31,7 @@ def compat(tmp: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedPro
 
 
 @pytest.fixture
-def esmond() -> EsmondServer:
+def esmond() -> Iterator[EsmondServer]:
     server = EsmondServer(tokens={"sekrit-token": "gridftp"})
     yield server
     server.stop()
