@@ -152,3 +152,20 @@ def test_url_and_script_alias_are_joined_as_the_old_clients_joined_them(url: str
 def test_a_url_that_is_not_http_names_the_flag() -> None:
     with pytest.raises(CompatError, match="-U: expected an http"):
         split_url("ftp://ma.example.org", "/")
+
+
+def test_delete_state_in_prerotate_then_the_new_file_is_read_from_its_start(tmp_path: Path,
+                                                                           esmond: EsmondServer) -> None:
+    log = log_of(tmp_path / "gridftp.log", ("40", "RETR", 226))
+    args = ("esmond-ps-load-gridftp", "-D", "-f", str(log), "-U", esmond.url + "/esmond", "-k", "sekrit-token")
+    assert compat(tmp_path, *args).returncode == 0
+    with open(log, "a") as fh:  # written just before logrotate runs: prerotate must send it
+        fh.write(LINE.format(m="41", t="RETR", c=226))
+    r = compat(tmp_path, *args)
+    assert r.returncode == 0 and "read 1 records" in r.stderr
+    log.rename(tmp_path / "gridftp.log.1")  # logrotate's create mode
+    log_of(log, ("50", "STOR", 226))        # the server's next transfers, in a new file
+    r = compat(tmp_path, "esmond-ps-load-gridftp", "-f", str(log), "-U", esmond.url + "/esmond", "-k",
+               "sekrit-token")
+    assert r.returncode == 0 and "read 1 records" in r.stderr
+    assert sorted(throughput(esmond)) == [1428417636, 1428417696, 1428418236]
