@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from agent.config_path import ConfigPath
+from agent.units import ByteSize
 
 from .base import Batch, Delivered, Misconfigured, Outcome, Retry, Sink, SinkConfig
 
@@ -36,6 +37,10 @@ class Config(SinkConfig):
     """
 
     type: Literal["file"] = Field(description='the sink kind: "file" appends NDJSON to a local file')
+    batch_records: int = Field(
+        10000, ge=1, description="most records in one append; a local file takes large batches, and a batch that "
+                                 "holds whole spool chunks is written without splitting them")
+    batch_bytes: ByteSize = Field(8 << 20, ge=1, description='most bytes in one append, e.g. "8MiB"')
     path: ConfigPath = Field(
         description="the file records are appended to, one JSON object per line; missing parent "
                     "directories are created; relative to the config file, "
