@@ -52,9 +52,9 @@ from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink
 from ..http import build_client, outcome_for_error, retry_after, scrubber
 from .address import Addresses, Resolver, Unresolved, getaddrinfo_first
 from .config import Config, valid_key
+from .encode import Encoded, Encoder, Group, Memo, Point, Row, bulk, points_of, settle
 from .keys import MetadataKeys
-from .measure import measure
-from .measurement import COUNTED, Measurement, Options, Unusable, checksum, metadata_body
+from .measurement import Options, body_of, checksum
 
 log = logging.getLogger("logspool.sinks.esmond")
 _BODY_CHARS = 200
@@ -64,27 +64,21 @@ _KEY_HELP = ("the archive refuses the credentials: check key or key_file (and us
              "the user needs esmond's permission to post perfSONAR data (manage.py add_ps_metadata_post_user); "
              "the records stay in the spool, none is dead-lettered")
 _BODIES = 4096
-#: (ts, event type, value, record id)
-Point = tuple[int, str, Any, str]
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """A batch as measurements, and the records that cannot be archived, with why."""
-
-    measurements: tuple[Measurement, ...]
-    refused: tuple[tuple[str, str], ...]
 
 
 @dataclass
 class _Group:
-    """One metadata's share of a batch."""
+    """One metadata's share of a batch, its address known: what is POSTed and PUT."""
 
     body: dict[str, Any]
     checksum: str
-    ids: list[str]
-    points: list[Point]
-    taken: set[tuple[int, str]]  # (ts, event type) of the points esmond keeps one of per second
+    kept: list[Row]  # the records sent, in spool order (their points: `bulk`)
+    bulk: Optional[bytes]  # None: a point orjson cannot write, raised when the group is PUT
+
+    @property
+    def ids(self) -> list[str]:
+        """Every record of the metadata that is sent (with points or without)."""
+        return [row[1] for row in self.kept]
 
 
 class EsmondSink:
@@ -102,10 +96,12 @@ class EsmondSink:
         self._owns_client = client is None
         self._clock = clock
         self._root = config.root()
-        self._options = Options(config.send_file, config.send_user, config.send_volume, config.measurement_agent)
+        self._encoder = Encoder(Options(config.send_file, config.send_user, config.send_volume,
+                                        config.measurement_agent))
         self._addresses = Addresses(resolve)
         self.keys = MetadataKeys(self._root)
         self._bodies: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+        self._urls: dict[str, httpx.URL] = {}  # parsed once per metadata, not once per request
         self._told: set[str] = set()
         self.collisions = 0   # records not sent: another record of their metadata had their second
         self.duplicates = 0   # single points answered 409: stored before (a replay or a collision)
@@ -115,27 +111,8 @@ class EsmondSink:
         self.keys.attach(state)
 
     def encode(self, batch: Batch) -> Encoded:
-        """The batch as measurements (pure: the same batch always gives the same result)."""
-        measurements: list[Measurement] = []
-        refused: list[tuple[str, str]] = []
-        for line in batch.records:
-            try:
-                envelope = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                refused.append(("", "the record is not a JSON envelope"))
-                continue
-            try:
-                found = measure(envelope if isinstance(envelope, dict) else {}, self._options)
-            except Unusable as exc:
-                refused.append((_id(envelope), str(exc)))
-                continue
-            except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a shape no parser writes
-                refused.append((_id(envelope), f"the record's data has a shape the esmond sink cannot read "
-                                               f"({type(exc).__name__}: {exc})"))
-                continue
-            if found is not None:
-                measurements.append(found)
-        return Encoded(tuple(measurements), tuple(refused))
+        """The batch as groups of records by metadata, their PUT bodies built (pure: encode.py)."""
+        return self._encoder.encode(batch.records)
 
     def send(self, payload: object) -> Outcome:
         """The requests of one batch (see the module doc for what each answer means)."""
@@ -143,7 +120,7 @@ class EsmondSink:
         if payload.refused:
             reason = payload.refused[0][1]
             return Reject(reason, frozenset(rid for rid, why in payload.refused if why == reason))
-        if not payload.measurements:
+        if not payload.groups:
             return Delivered()  # only transfers esmond does not record (LIST, NLST, ...)
         credentials = self._credentials()
         if isinstance(credentials, Misconfigured):
@@ -156,9 +133,9 @@ class EsmondSink:
                                                      self._config.timeout)
             except OSError as exc:  # ssl.SSLError is an OSError
                 return Misconfigured(f"cannot load ca_file {self._config.ca_file}: {exc}")
-        call = _Caller(client, header, scrubber([secret]), self._config.timeout)
+        call = _Caller(client, header, scrubber([secret]), self._config.timeout, self._urls)
         try:
-            groups = self._groups(payload.measurements)
+            groups = self._groups(payload.groups)
         except Unresolved as exc:
             return Retry(str(exc))
         keys = []
@@ -168,7 +145,7 @@ class EsmondSink:
                 return key
             keys.append(key)
         for group, key in zip(groups, keys):
-            outcome = self._put(call, group, key, group.points)
+            outcome = self._put(call, group, key, None)
             if not isinstance(outcome, Delivered):
                 return outcome
         return Delivered()
@@ -180,34 +157,44 @@ class EsmondSink:
             self._client = None
 
     # ---- the steps ---------------------------------------------------------------
-    def _groups(self, measurements: tuple[Measurement, ...]) -> list[_Group]:
-        """The batch's points by metadata, first-seen order; a record whose second is taken is left out."""
-        groups: dict[str, _Group] = {}
-        for m in measurements:
-            body, digest = self._body(m)
-            group = groups.get(digest)
-            if group is None:
-                group = groups[digest] = _Group(body, digest, [], [], set())
-            counted = {(m.ts, et) for et, _v in m.points if et in COUNTED}
-            if counted & group.taken:
-                self.collisions += 1
+    def _groups(self, encoded: tuple[Group, ...]) -> list[_Group]:
+        """The batch's groups by metadata, first-seen order, each only once it has points.
+
+        Groups encode kept apart turn out to be one metadata when their agents' host names
+        resolve to one address: their rows are merged in spool order and settled again.
+        """
+        found: dict[str, tuple[dict[str, Any], list[Group]]] = {}
+        for group in encoded:
+            body, digest = self._body(group.memo)
+            known = found.get(digest)
+            if known is None:
+                found[digest] = (body, [group])
+            else:
+                known[1].append(group)
+        groups = []
+        for digest, (body, parts) in found.items():
+            if len(parts) == 1:
+                kept, collisions, put = parts[0].kept, parts[0].collisions, parts[0].bulk
+            else:
+                kept, collisions, put = settle(sorted((row for part in parts for row in part.rows),
+                                                      key=lambda row: row[0]))
+            if collisions:
+                self.collisions += collisions
                 self._tell("collision", "Two records of one esmond metadata start in the same second; esmond keeps "
                                         "one value per second, so the later one is counted delivered unsent.")
-                continue
-            group.taken |= counted
-            group.ids.append(m.record_id)
-            group.points.extend((m.ts, et, value, m.record_id) for et, value in m.points)
-        return [g for g in groups.values() if g.points]
+            if put != b"":
+                groups.append(_Group(body, digest, kept, put))
+        return groups
 
-    def _body(self, m: Measurement) -> tuple[dict[str, Any], str]:
-        agent = self._addresses.address(m.agent)
-        memo = (m.fields, agent, m.agent_fields, m.event_types)
-        known = self._bodies.get(memo)
+    def _body(self, memo: Memo) -> tuple[dict[str, Any], str]:
+        fields, agent, agent_fields, event_types = memo
+        address = self._addresses.address(agent)
+        known = self._bodies.get((fields, address, agent_fields, event_types))
         if known is None:
             if len(self._bodies) >= _BODIES:
                 self._bodies.clear()
-            body = metadata_body(m, agent)
-            known = self._bodies[memo] = (body, checksum(body))
+            body = body_of(fields, agent_fields, event_types, address)
+            known = self._bodies[(fields, address, agent_fields, event_types)] = (body, checksum(body))
         return known
 
     def _key(self, call: _Caller, group: _Group) -> Union[str, Outcome]:
@@ -238,9 +225,14 @@ class EsmondSink:
         self.keys.remember(group.checksum, key)
         return key
 
-    def _put(self, call: _Caller, group: _Group, key: str, points: list[Point]) -> Outcome:
-        response = call("PUT", f"{self._root}{key}/", _bulk(points))
+    def _put(self, call: _Caller, group: _Group, key: str, points: Optional[list[Point]]) -> Outcome:
+        """PUT `points`, or (None) every point of the group, whose body encode built already."""
+        if points is None and group.bulk is None:
+            points = points_of(group.kept)  # bulk() raises what orjson cannot write, as it always did
+        response = call("PUT", f"{self._root}{key}/", group.bulk if points is None else bulk(points))
         if isinstance(response, httpx.Response) and response.status_code == 409:
+            if points is None:
+                points = points_of(group.kept)
             if len(points) == 1:
                 self.duplicates += 1
                 self._tell("duplicate", f"esmond holds {points[0][1]} at {points[0][0]} already (a replayed batch, "
@@ -252,11 +244,14 @@ class EsmondSink:
                 if not isinstance(outcome, Delivered):
                     return outcome
             return Delivered()
+        if isinstance(response, httpx.Response) and 200 <= response.status_code < 300:
+            return Delivered()
         if isinstance(response, httpx.Response) and response.status_code == 404:
             self.keys.forget(group.checksum)
             return Retry(f"HTTP 404 for metadata key {key}: the archive no longer has it (its database was reset?); "
                          "it is created again on the next attempt")
-        ids = {rid for _ts, _et, _v, rid in points}
+        ids = ({rid for _pos, rid, _ts, body, _c in group.kept if body} if points is None else
+               {rid for _ts, _et, _v, rid in points})
         return self._outcome(call, response, "storing the points", list(ids) if len(ids) == 1 else None)
 
     def _outcome(self, call: _Caller, response: Union[httpx.Response, Outcome], what: str,
@@ -310,17 +305,24 @@ class _Caller:
     """One batch's requests: headers, credentials, and exceptions turned into Outcomes."""
 
     def __init__(self, client: httpx.Client, credentials: Optional[str], scrub: Callable[[str], str],
-                 timeout: float) -> None:
+                 timeout: float, urls: dict[str, httpx.URL]) -> None:
         self._client = client
-        self._headers = {"Content-Type": "application/json", "User-Agent": "logspool"}
+        self._urls = urls
+        headers = {"Content-Type": "application/json", "User-Agent": "logspool"}
         if credentials:
-            self._headers["Authorization"] = credentials
+            headers["Authorization"] = credentials
+        self._headers = httpx.Headers(headers)  # built once: httpx copies a Headers faster than it reads a dict
         self.scrub = scrub
         self._timeout = timeout
 
     def __call__(self, method: str, url: str, body: Optional[bytes] = None) -> Union[httpx.Response, Outcome]:
         try:
-            return self._client.request(method, url, content=body, headers=self._headers)
+            parsed = self._urls.get(url)
+            if parsed is None:
+                if len(self._urls) >= _BODIES:
+                    self._urls.clear()
+                parsed = self._urls[url] = httpx.URL(url)
+            return self._client.request(method, parsed, content=body, headers=self._headers)
         except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return outcome_for_error(exc, self._timeout, self.scrub)
 
@@ -334,20 +336,6 @@ class _Caller:
             return self.scrub(answer["detail"][:_BODY_CHARS])
         text = response.content[:16 * _BODY_CHARS].decode("utf-8", "replace")
         return self.scrub(" ".join(_TAG.sub(" ", text).split())[:_BODY_CHARS])
-
-
-def _id(envelope: Any) -> str:
-    return str(envelope.get("id", "")) if isinstance(envelope, dict) else ""
-
-
-def _bulk(points: list[Point]) -> bytes:
-    """esmond's bulk body: consecutive points of one ts share an item, in the order given."""
-    data: list[dict[str, Any]] = []
-    for ts, event_type, value, _rid in points:
-        if not data or data[-1]["ts"] != ts:
-            data.append({"ts": ts, "val": []})
-        data[-1]["val"].append({"event-type": event_type, "val": value})
-    return orjson.dumps({"data": data})
 
 
 def open(config: SinkConfig) -> Sink:

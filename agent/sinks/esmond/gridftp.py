@@ -93,7 +93,7 @@ def measure(record_id: str, fmt: str, data: dict[str, Any], options: Options) ->
             (text if t is str else count)(data, name)
     user = text(data, "user") if options.send_user else None
     volume = text(data, "volume") if options.send_volume else None
-    fields, agent, agent_fields, event_types = _metadata(kind, fmt, setup, user, volume, options)
+    fields, agent, agent_fields, event_types = metadata(kind, fmt, setup, user, volume, options)
     points = _points(data, fmt)
     if options.send_file:
         points.append((FILE_EVENT_TYPE, {"gridftp-file": text(data, "file")}))
@@ -106,7 +106,7 @@ _SETUP_TYPES = (str, str, str, int, int, int, int)
 
 
 @functools.lru_cache(maxsize=4096)
-def _metadata(kind: str, fmt: str, setup: tuple[Any, ...], user: Optional[str], volume: Optional[str],
+def metadata(kind: str, fmt: str, setup: tuple[Any, ...], user: Optional[str], volume: Optional[str],
               options: Options) -> tuple[tuple[tuple[str, str], ...], Any, tuple[str, ...], tuple[str, ...]]:
     """(fields, agent, agent fields, event types) of a transfer: the same for every transfer of an endpoint
     pair set up alike, so computed once per such setup (half the cost of a record before)."""

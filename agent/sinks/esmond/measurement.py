@@ -63,11 +63,17 @@ class Measurement(NamedTuple):
 
 def metadata_body(m: Measurement, agent: str) -> dict[str, Any]:
     """The metadata POST body of `m` once the measurement agent's address is known."""
+    return body_of(m.fields, m.agent_fields, m.event_types, agent)
+
+
+def body_of(fields: tuple[tuple[str, str], ...], agent_fields: tuple[str, ...], event_types: tuple[str, ...],
+            agent: str) -> dict[str, Any]:
+    """metadata_body() from a Measurement's metadata parts (what the client groups a batch by)."""
     body: dict[str, Any] = {"subject-type": "point-to-point"}
-    body.update(m.fields)
-    for name in m.agent_fields:
+    body.update(fields)
+    for name in agent_fields:
         body[name] = agent
-    body["event-types"] = [{"event-type": et} for et in m.event_types]
+    body["event-types"] = [{"event-type": et} for et in event_types]
     return body
 
 
