@@ -107,7 +107,7 @@ _SETUP_TYPES = (str, str, str, int, int, int, int)
 
 @functools.lru_cache(maxsize=4096)
 def metadata(kind: str, fmt: str, setup: tuple[Any, ...], user: Optional[str], volume: Optional[str],
-              options: Options) -> tuple[tuple[tuple[str, str], ...], Any, tuple[str, ...], tuple[str, ...]]:
+             options: Options) -> tuple[tuple[tuple[str, str], ...], Any, tuple[str, ...], tuple[str, ...]]:
     """(fields, agent, agent fields, event types) of a transfer: the same for every transfer of an endpoint
     pair set up alike, so computed once per such setup (half the cost of a record before)."""
     host, dest, prog, streams, stripes, block, buffer = setup
