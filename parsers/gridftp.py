@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Optional
 
-from .gridftp_fields import MISSING, careful, last_field, replace_bad_utf8, typical
+from .gridftp_fields import MISSING, careful, last_field, replace_bad_utf8, typical, usual
 from .record import ParseError, Parsed
 
 NAME = "gridftp"
@@ -39,6 +39,20 @@ def parse(raw: bytes) -> Optional[Parsed]:
     Returns None for blank lines and main-log lines that are not `Transfer stats: ` records;
     raises `ParseError(reason, field, offset)` with the data key and the byte offset in `raw`.
     """
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return _parse(raw)
+    if len(text) != LOG_BUFFER:  # the usual bare record, as a server writes it: the hot path
+        parsed = usual(text)
+        if parsed is not None:
+            return parsed
+    return _parse(raw)
+
+
+def _parse(raw: bytes) -> Optional[Parsed]:
+    """parse() of any unit: main-log lines, trailing blanks, cut records, UTF-8, unusual values."""
+    size = len(raw)
     if raw[-1:] == b"\n":
         raw = raw[:-1]
     length = len(raw)
@@ -58,7 +72,9 @@ def parse(raw: bytes) -> Optional[Parsed]:
     ascii_body = body.isascii()
     text = body.decode("ascii") if ascii_body else body.decode("utf-8", "surrogateescape")
     cut = length - at == LOG_BUFFER
-    result = None if cut else typical(text)
+    # parse() tried usual() on the whole unit: again only if a header or blanks hid the record
+    quick = usual(text) if ascii_body and not cut and len(body) != size else None
+    result = (quick.data, quick.time) if quick is not None else (None if cut else typical(text))
     if result is None:
         try:
             result = careful(text, at if ascii_body else None, at)

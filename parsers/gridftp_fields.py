@@ -1,11 +1,13 @@
 """The fields of one GridFTP transfer record: `KEY=value` text read by its known key sequence.
 
-`parsers.gridftp` cuts a unit down to the record text (from `DATE=`) and calls `typical()`, the
-hot path for a record whose values other than FILE hold no spaces, and `careful()` for any other
-text, which reads every record `typical()` reads the same way and names the field and byte offset
-of whatever it refuses. The hypothesis round trip in tests/parsers/test_gridftp.py holds both to
-the same records: its writer draws records of either kind (spaces outside FILE and 19-digit
-integers take the careful way).
+`parsers.gridftp` cuts a unit down to the record text (from `DATE=`) and reads it in one of three
+ways, each giving exactly what the next one would. `usual()` is the hot path for what servers
+write: ASCII, values other than FILE without spaces, 6-digit microseconds, integers of 1-18 digits
+without a sign, then TASKID and retrans at most. `typical()` also reads the old unpadded
+microseconds, signed integers and unknown keys, and `careful()` reads any other text, naming the
+field and byte offset of whatever it refuses. The hypothesis tests in
+tests/parsers/test_gridftp.py hold all three to the same records: its writer draws records of
+each kind (spaces outside FILE and 19-digit integers take the careful way).
 
 Each value runs to the next key's ` KEY=` marker; FILE runs to the LAST ` BUFFER=`, so a path
 holding ` BUFFER=` survives too. After CODE, `KEY=value` words are TASKID, retrans or unknown keys
@@ -19,7 +21,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
-from .record import ParseError
+import orjson
+
+from .record import ParseError, Parsed
 
 MISSING = "missing"
 #: (data key, the marker that starts the next value) before and after FILE.
@@ -42,19 +46,101 @@ _SHOWN = 40
 _I64 = 2**63
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
-#: "YYYYmmddHHMM" -> (epoch seconds of that minute, "YYYY-mm-ddTHH:MM:"). A cache, not state:
+#: "YYYYmmddHHMM" -> (epoch microseconds of that minute, "YYYY-mm-ddTHH:MM:"). A cache, not state:
 #: records come in time order, so most share a minute with the one before, and the calendar
 #: arithmetic is the slowest step of a record. Cleared when full, so it stays small.
 _MINUTES: dict[str, tuple[int, str]] = {}
 _MINUTES_MAX = 65536
+_KEYS = ("date", "start", "duration", "host", "prog", "nl_evnt", "user", "file", "buffer", "block", "nbytes",
+         "volume", "streams", "stripes", "dest", "type", "code", "taskid", "retrans", "usec_unpadded", "extra",
+         "pid", "log_time")
+_U = "(?:0|[1-9][0-9]{0,17}+)"  # a count orjson reads as int() does: no sign, no leading zero
+#: The usual record, with the values a transfer's settings give (HOST PROG NL.EVNT, BUFFER BLOCK,
+#: VOLUME .. CODE) as three groups of words, each checked once by `_SETTINGS` (see `_template`).
+#: FILE is a word or, failing that, the fewest words that leave the rest of the record: it ends
+#: at the last ` BUFFER=`, since no value after that marker holds a space. The other values are
+#: possessive: each is read one way only, so a record that does not fit fails fast.
+_USUAL: Callable[[str], Optional[re.Match[str]]] = re.compile(
+    r"DATE=([0-9]{12})([0-5][0-9])\.([0-9]{6}) HOST=([^ ]*+ [^ ]*+ [^ ]*+) "
+    r"START=([0-9]{12})([0-5][0-9])\.([0-9]{6}) USER=([^ ]*+) FILE=([^ ]*+|(?:[^ ]*+ )*?[^ ]*+) "
+    r"BUFFER=([^ ]*+ [^ ]*+) NBYTES=([0-9]{1,18}+) VOLUME=([^ ]*+ [^ ]*+ [^ ]*+ [^ ]*+ [^ ]*+ [^ ]*+)"
+    rf"(?: TASKID=([^ \t\r\n]*+)|)(?: retrans=((?:{_U}(?:,{_U})*+)?)|)(?: (.*)|)").fullmatch
+_SETTINGS: Callable[[str], Optional[re.Match[str]]] = re.compile(
+    r"([^ ]*+) PROG=([^ ]*+) NL\.EVNT=([^ ]*+) ([0-9]{1,18}+) BLOCK=([0-9]{1,18}+) ([^ ]*+) "
+    r"STREAMS=([0-9]{1,18}+) STRIPES=([0-9]{1,18}+) DEST=\[?+([^ \]]*+)\]?+ TYPE=([^ ]++) "
+    r"CODE=([0-9]{1,18}+)").fullmatch
+#: (HOST.., BUFFER.., VOLUME.. groups) -> (copy of the data dict those values fill, TYPE). A cache
+#: like _MINUTES: a server's transfers to one peer share their settings.
+_TEMPLATES: dict[tuple[str, str, str], tuple[Callable[[], dict[str, Any]], str]] = {}
+_TEMPLATES_MAX = 4096
+_loads = orjson.loads
+_new = tuple.__new__
+
+
+def usual(s: str) -> Optional[Parsed]:
+    """The record in `s` (a whole ASCII unit from `DATE=`, not 4095 bytes long) as parse() gives
+    it, or None when `typical` or `careful` must read it.
+
+    The hot path: one regex, the minutes and settings looked up, and the data dict a copy of the
+    settings' template with the transfer's own values put in (so its keys keep their order).
+    """
+    m = _USUAL(s)
+    if m is None:
+        return None
+    (date_minute, date_second, date_fraction, head, start_minute, start_second, start_fraction, user, file,
+     sizes, nbytes, tail, taskid, retrans, rest) = m.groups()
+    if rest is not None:
+        return None
+    settings = (head, sizes, tail)
+    try:
+        end_us, date_text = _MINUTES[date_minute]
+        start_us, start_text = _MINUTES[start_minute]
+        copy, kind = _TEMPLATES[settings]
+    except KeyError:
+        date = _MINUTES.get(date_minute) or _minute(date_minute)
+        start = _MINUTES.get(start_minute) or _minute(start_minute)
+        template = _TEMPLATES.get(settings) or _template(settings)
+        if date is None or start is None or template is None:
+            return None
+        (end_us, date_text), (start_us, start_text), (copy, kind) = date, start, template
+    end_us += int(date_second + date_fraction)  # "SSuuuuuu" is seconds * 10**6 + microseconds
+    start_us += int(start_second + start_fraction)
+    data = copy()
+    data["date"] = f"{date_text}{date_second}.{date_fraction}Z"
+    data["start"] = f"{start_text}{start_second}.{start_fraction}Z"
+    data["duration"] = (end_us - start_us) / 1_000_000
+    data["user"] = user
+    data["file"] = file
+    data["nbytes"] = int(nbytes)
+    if taskid is not None:
+        data["taskid"] = taskid
+    if retrans is not None:
+        data["retrans"] = _loads(f"[{retrans}]")
+    data["extra"] = {}
+    return _new(Parsed, (kind, end_us / 1_000_000, data))  # Parsed(...) without its Python __new__
+
+
+def _template(settings: tuple[str, str, str]) -> Optional[tuple[Callable[[], dict[str, Any]], str]]:
+    m = _SETTINGS(" ".join(settings))
+    if m is None:
+        return None
+    host, prog, nl_evnt, buffer, block, volume, streams, stripes, dest, kind, code = m.groups()
+    data = dict.fromkeys(_KEYS)
+    data.update(host=host, prog=prog, nl_evnt=nl_evnt, buffer=int(buffer), block=int(block), volume=volume,
+                streams=int(streams), stripes=int(stripes), dest=dest, type=kind, code=int(code),
+                usec_unpadded=False)
+    if len(_TEMPLATES) >= _TEMPLATES_MAX:
+        _TEMPLATES.clear()
+    entry = _TEMPLATES[settings] = (data.copy, kind)
+    return entry
 
 
 def typical(s: str) -> Optional[tuple[dict[str, Any], float]]:
     """The record in `s` (text from `DATE=`), or None when `careful` must decide.
 
-    The hot path: FILE is cut out first (from the first ` FILE=` to the last ` BUFFER=`), and
-    the values before and after it must hold no spaces, as nearly all do. Each regex group is
-    then `[^ ]*` or digits between fixed markers, which match in one way only: no backtracking.
+    For what `usual` declines: FILE is cut out first (from the first ` FILE=` to the last
+    ` BUFFER=`), and the values before and after it must hold no spaces, as nearly all do. Each
+    regex group is then `[^ ]*` or digits between fixed markers, which match in one way only.
     It must give exactly what `careful` gives, so it declines whatever `careful` reads otherwise.
     """
     file_at = s.find(" FILE=")
@@ -74,13 +160,13 @@ def typical(s: str) -> Optional[tuple[dict[str, Any], float]]:
         return None
     unpadded = len(date_fraction) < 6 or len(start_fraction) < 6
     if unpadded:
-        end_us = (date[0] + int(date_second)) * 1_000_000 + int(date_fraction)
-        start_us = (start[0] + int(start_second)) * 1_000_000 + int(start_fraction)
+        end_us = date[0] + int(date_second) * 1_000_000 + int(date_fraction)
+        start_us = start[0] + int(start_second) * 1_000_000 + int(start_fraction)
         date_text = f"{date[1]}{date_second}.{int(date_fraction):06d}Z"
         start_text = f"{start[1]}{start_second}.{int(start_fraction):06d}Z"
     else:  # "SSuuuuuu" read as one integer is seconds * 10**6 + microseconds
-        end_us = date[0] * 1_000_000 + int(date_second + date_fraction)
-        start_us = start[0] * 1_000_000 + int(start_second + start_fraction)
+        end_us = date[0] + int(date_second + date_fraction)
+        start_us = start[0] + int(start_second + start_fraction)
         date_text = f"{date[1]}{date_second}.{date_fraction}Z"
         start_text = f"{start[1]}{start_second}.{start_fraction}Z"
     taskid = retrans_text = None
@@ -227,7 +313,7 @@ def _stamp(v: str, field: str, s: str, base: Optional[int], at: int, index: int)
             minute = _MINUTES.get(v[:12]) or _minute(v[:12])
             if minute is not None:
                 usec = int(fraction)
-                us = (minute[0] + int(second)) * 1_000_000 + usec
+                us = minute[0] + int(second) * 1_000_000 + usec
                 if n == 21:
                     return us, f"{minute[1]}{second}.{fraction}Z", False
                 return us, f"{minute[1]}{second}.{usec:06d}Z", True
@@ -245,7 +331,8 @@ def _minute(text: str) -> Optional[tuple[int, str]]:
         return None
     if len(_MINUTES) >= _MINUTES_MAX:
         _MINUTES.clear()
-    entry = _MINUTES[text] = (int(moment.timestamp()), f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:")
+    entry = _MINUTES[text] = (int(moment.timestamp()) * 1_000_000,
+                              f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:")
     return entry
 
 

@@ -5,6 +5,8 @@
 the main log's `[pid] <ctime> :: Transfer stats: ` header when the dict has a pid. `records()`
 draws dicts that must parse back to themselves: FILE with spaces, `=`, ` BUFFER=` and non-ASCII
 text, values with `=` or with spaces, optional TASKID/retrans/unknown keys, every transfer TYPE.
+A third of them are ASCII as servers write them, the parser's hot path (`gridftp_fields.usual`);
+`usual_reads()` says which of those it must read rather than leave to the slower ways.
 What the format cannot carry is left out: no newline anywhere, no value other than FILE holding
 both a space and `=` (it could hold the ` KEY=` marker that ends it), no unknown key named BUFFER
 after CODE (FILE ends at the last ` BUFFER=`), no whitespace at the end of the line.
@@ -81,12 +83,17 @@ _spaced = st.lists(st.text(st.characters(codec="utf-8", exclude_characters=" \n=
                    min_size=2, max_size=3).map(" ".join)
 _value = _word | _spaced
 _last_value = _last_word | _spaced
-_fragments = st.sampled_from([" ", "=", " BUFFER=1", " FILE=", "Transfer stats: ", "DATE=", "[1] ", "é",
-                              "/data/wrf1hr=d03_2015 05-03_00:00:00", "/x y/z", "\t", "\r"])
+_FRAGMENTS = [" ", "=", " BUFFER=1", " FILE=", "Transfer stats: ", "DATE=", "[1] ",
+              "/data/wrf1hr=d03_2015 05-03_00:00:00", "/x y/z", "\t", "\r", " BUFFER=1 BLOCK=2 x", "  "]
+_fragments = st.sampled_from(_FRAGMENTS + ["é"])
 _file = st.one_of(
     st.text(st.characters(codec="utf-8", exclude_characters="\n"), max_size=16),
     st.lists(st.one_of(_fragments, _word), max_size=6).map("".join),
 )
+#: Printable ASCII without spaces: the values a server writes, and the hot path reads.
+_ascii_word = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=10)
+_ascii_last = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=10)
+_ascii_file = st.lists(st.one_of(st.sampled_from(_FRAGMENTS), _ascii_word), max_size=6).map("".join)
 _int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 _count = st.one_of(st.integers(0, 64), _int64)
 _usec = st.one_of(st.integers(0, 999_999), st.integers(0, 99_999))
@@ -96,7 +103,7 @@ _key = st.from_regex(r"[A-Za-z][A-Za-z0-9_.]{0,8}", fullmatch=True).filter(
 
 @st.composite
 def records(draw: st.DrawFn) -> dict[str, Any]:
-    """A `data` dict as parse() gives it for a record written by write()."""
+    """A `data` dict as parse() gives it for a record written by write(), keys in its order."""
     end_s = draw(st.integers(FIRST_US // 1_000_000, LAST_US // 1_000_000))
     start_s = draw(st.one_of(st.integers(FIRST_US // 1_000_000, LAST_US // 1_000_000),
                              st.integers(max(FIRST_US // 1_000_000, end_s - 7200), end_s)))
@@ -105,24 +112,41 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
     unpadded = draw(st.booleans()) and (end_usec < 100_000 or start_usec < 100_000)
     main_log = draw(st.booleans())
     logged = draw(st.datetimes(datetime(1970, 1, 1), datetime(2100, 1, 1)))
-    if draw(st.booleans()):  # what a server writes: every value but FILE without spaces, 18 digits at most
-        value, last_value, count, int64 = _word, _last_word, st.integers(0, 64), st.integers(-(10**17), 10**18 - 1)
-    else:  # values with spaces and integers of 19 digits too
+    kind = draw(st.sampled_from(["ascii", "utf-8", "spaced"]))
+    if kind == "spaced":  # values with spaces and integers of 19 digits too
         value, last_value, count, int64 = _value, _last_value, _count, _int64
+    elif kind == "utf-8":  # what a server writes: every value but FILE without spaces, 18 digits at most
+        value, last_value, count, int64 = _word, _last_word, st.integers(0, 64), st.integers(-(10**17), 10**18 - 1)
+    else:  # the same in ASCII, no sign, unknown keys seldom: mostly records the hot path reads
+        value, last_value, count, int64 = _ascii_word, _ascii_last, st.integers(0, 64), st.integers(0, 10**18 - 1)
     return {
         "date": iso(end_us), "start": iso(start_us), "duration": (end_us - start_us) / 1_000_000,
         "host": draw(value), "prog": draw(st.sampled_from(["globus-gridftp-server", ""]) | value),
-        "nl_evnt": draw(st.just("FTP_INFO") | value), "user": draw(value), "file": draw(_file),
+        "nl_evnt": draw(st.just("FTP_INFO") | value), "user": draw(value),
+        "file": draw(_ascii_file if kind == "ascii" else _file),
         "buffer": draw(count), "block": draw(count), "nbytes": draw(int64), "volume": draw(value),
         "streams": draw(count), "stripes": draw(count), "dest": draw(value),
         "type": draw(st.sampled_from(TYPES) | value.filter(bool)), "code": draw(st.sampled_from([226, 426, 451, 500]) | int64),
         "taskid": draw(st.none() | st.just("none") | st.uuids().map(str) | last_value),
         "retrans": draw(st.none() | st.lists(count, max_size=8)),
         "usec_unpadded": unpadded,
+        "extra": draw(st.dictionaries(_key, last_value, max_size=3)) if kind != "ascii" or draw(st.booleans()) else {},
         "pid": draw(st.integers(0, 2**31)) if main_log else None,
         "log_time": ctime(logged) if main_log else None,
-        "extra": draw(st.dictionaries(_key, last_value, max_size=3)),
     }
+
+
+def usual_reads(data: dict[str, Any]) -> bool:
+    """Whether `gridftp_fields.usual` must read the record text of `data` (written without the
+    main-log header): ASCII, values but FILE without spaces, tabs or a `]` in DEST, 6-digit
+    microseconds, integers of 18 digits at most without a sign, no unknown keys."""
+    words = [data[key] for key in ("host", "prog", "nl_evnt", "user", "volume", "dest", "type")]
+    numbers = [data[key] for key in ("buffer", "block", "nbytes", "streams", "stripes", "code")]
+    return (all(word.isascii() and word.isprintable() and " " not in word for word in words)
+            and data["file"].isascii() and "]" not in data["dest"] and not data["usec_unpadded"]
+            and (data["taskid"] is None or (data["taskid"].isascii() and data["taskid"].isprintable()
+                                            and " " not in data["taskid"]))
+            and all(0 <= n < 10**18 for n in numbers + (data["retrans"] or [])) and not data["extra"])
 
 
 # --- gridftp-json (RAMSES) ------------------------------------------------------------------

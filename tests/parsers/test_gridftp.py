@@ -7,7 +7,8 @@ cases of research/esmond.md §1.1 each get a test: FILE with spaces and `=`, the
 `Transfer stats: ` prefix, a record cut at 4095 bytes that ran on into the next one, the old
 unpadded `.%d` microseconds, TASKID and retrans present or not, unknown keys, DEST=[0.0.0.0].
 Hypothesis then writes records with tests/parsers/gridftp_writer.py and expects them back
-unchanged, frames concatenations of them, and damages them.
+unchanged (key order and value types included), holds the hot path (`gridftp_fields.usual`) to
+what the careful one reads, frames concatenations of records, and damages them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parsers import gridftp_fields
 from parsers.gridftp import LOG_BUFFER, NAME, frame, parse
+from parsers.gridftp_fields import careful, usual
 from parsers.record import ParseError, Parsed
 from tests.parsers import gridftp_writer
 
@@ -40,6 +43,13 @@ def error(raw: bytes) -> tuple[str, Optional[str], Optional[int]]:
     with pytest.raises(ParseError) as caught:
         parse(raw)
     return caught.value.reason, caught.value.field, caught.value.offset
+
+
+def exact(result: Optional[Parsed]) -> object:
+    """`result` with what == does not see: the data's key order and each value's type."""
+    if result is None:
+        return None
+    return result.type, repr(result.time), [(key, type(value), value) for key, value in result.data.items()]
 
 
 def units(data: bytes, final: bool = True) -> list[bytes]:
@@ -249,7 +259,48 @@ def test_invalid_utf8_in_file_becomes_replacement_characters() -> None:
 
 @given(gridftp_writer.records())
 def test_written_records_round_trip(data: dict[str, Any]) -> None:
-    assert parse(gridftp_writer.write(data)) == Parsed(data["type"], gridftp_writer.event_time(data), data)
+    assert exact(parse(gridftp_writer.write(data))) == exact(Parsed(data["type"], gridftp_writer.event_time(data), data))
+
+
+@given(gridftp_writer.records())
+def test_hot_path_reads_what_a_server_writes_as_the_careful_path_does(data: dict[str, Any]) -> None:
+    raw = gridftp_writer.write(dict(data, pid=None, log_time=None))
+    if not raw.isascii() or len(raw) == LOG_BUFFER:
+        return
+    quick = usual(raw.decode())
+    assert quick is not None or not gridftp_writer.usual_reads(data)
+    if quick is not None:
+        slow, time = careful(raw.decode(), 0, 0)
+        assert exact(quick) == exact(Parsed(slow["type"], time, dict(slow, pid=None, log_time=None)))
+
+
+def test_records_sharing_settings_share_no_dict() -> None:
+    first, second = parse(NERSC[0]), parse(NERSC[0])
+    assert first is not None and second is not None and first.data is not second.data
+    first.data["extra"]["NOTE"] = "x"
+    first.data["host"] = "changed"
+    assert (second.data["host"], second.data["extra"]) == ("dtn11.nersc.gov", {})
+
+
+def test_settings_cache_stays_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gridftp_fields, "_TEMPLATES_MAX", 2)
+    lines = [NERSC[0].replace(b"STREAMS=1", b"STREAMS=%d" % n) for n in range(5)] * 2
+    assert [record(line)["streams"] for line in lines] == list(range(5)) * 2
+    assert len(gridftp_fields._TEMPLATES) <= 2
+
+
+@pytest.mark.parametrize(("old", "new", "key", "value"), [
+    (b"retrans=36,17", b"retrans=036,17", "retrans", [36, 17, 27, 25, 61]),
+    (b"NBYTES=100000000", b"NBYTES=-1", "nbytes", -1),
+    (b"NBYTES=100000000", b"NBYTES=0000000000100000000", "nbytes", 100000000),
+    (b"DEST=[192.100.78.81]", b"DEST=[a]]", "dest", "a]"),
+    (b"retrans=36,17,27,25,61", b"TASKID=a\tb", "taskid", "a\tb"),
+    (b"retrans=36,17,27,25,61", b"TASKID=a b", "taskid", "a b"),
+])
+def test_values_the_hot_path_leaves_to_the_others_read_the_same(old: bytes, new: bytes, key: str, value: object) -> None:
+    line = LBL.replace(old, new)
+    assert usual(line.decode()) is None
+    assert record(line)[key] == value
 
 
 _blank_lines = st.sampled_from([b"", b" ", b"\r", b"\t \r"])
