@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each case, alternating (medians printed)")
     ap.add_argument("--case", choices=("spool", "esmond"), help="one case only (default: both)")
     ap.add_argument("--batch-records", default="", help="comma-separated batch_records values for the sink "
                                                          "(default: the sink's own default)")
@@ -166,10 +168,20 @@ def main() -> int:
     print(f"input: {args.records:,} transfers ({succeeded:,} succeeded), {size / 1e6:.0f} MB "
           f"({size / args.records:.0f} B/record)", file=sys.stderr)
     runs = []
-    for case in [args.case] if args.case else ["spool", "esmond"]:
-        for batch in [int(b) for b in args.batch_records.split(",") if b] or [0]:
-            runs.append(one_run(exe, data, args.records, succeeded, case, batch, work, 120 + args.records / 2000))
-            print(json.dumps(runs[-1]), flush=True)
+    cases = [args.case] if args.case else ["spool", "esmond"]
+    batches = [int(b) for b in args.batch_records.split(",") if b] or [0]
+    for _ in range(args.repeat):
+        for case in cases:
+            for batch in batches:
+                runs.append(one_run(exe, data, args.records, succeeded, case, batch, work, 120 + args.records / 2000))
+                print(json.dumps(runs[-1]), flush=True)
+    for case in cases:
+        for batch in batches:
+            mine = [r for r in runs if r["case"] == case and r["batch_records"] == batch]
+            rate = statistics.median(r["records_per_s"] for r in mine)
+            cpu = statistics.median(r["cpu_s"] for r in mine)
+            print(f"{case} (batch_records {batch or 'default'}): median {rate:,.0f} records/s, CPU {cpu} s, over "
+                  f"{len(mine)} run(s); all exactly once: {all(r['ok'] for r in mine)}", file=sys.stderr)
     return 0 if all(r["ok"] for r in runs) else 1
 
 

@@ -68,3 +68,18 @@ def test_a_worker_killed_mid_run_costs_nothing_but_the_second_core() -> None:
         worker.close()
     whole = encode_block(data, 0, "fp", "acct", parser_for("uge-accounting"), encoder, 4096, "x")
     assert flat(again) == flat(whole) == flat(later)
+
+
+def test_the_share_moves_away_from_the_side_that_waits_and_stays_in_range() -> None:
+    share = parse_worker.WORKER_SHARE
+    slower = parse_worker.next_share(share, own=1.0, waited=0.5)    # the worker came in late: it gets less
+    faster = parse_worker.next_share(share, own=1.0, waited=0.001)  # it was done first: it gets more
+    assert slower < share < faster
+    low, high = parse_worker.SHARE_RANGE
+    s = share
+    for _ in range(100):
+        s = parse_worker.next_share(s, 1.0, 0.5)
+    assert s == low
+    for _ in range(100):
+        s = parse_worker.next_share(s, 1.0, 0.0)
+    assert s == high
