@@ -37,9 +37,10 @@ class Config(SinkConfig):
         description='the sink kind: "esmond" archives GridFTP transfers and bwctl/iperf3 results in an esmond '
                     "perfSONAR measurement archive")
     batch_records: int = Field(
-        20000, ge=1, description="most records in one batch; the batch's points go out as one bulk PUT per "
+        40000, ge=1, description="most records in one batch; the batch's points go out as one bulk PUT per "
                                  "metadata, so a large batch is what lets a PUT carry many points when transfers of "
-                                 "many endpoint pairs are interleaved (200 pairs: ~100 points a PUT)")
+                                 "many endpoint pairs are interleaved (200 pairs: ~200 points a PUT; 40000 records "
+                                 "of GridFTP keep the drain under ~130 MB)")
     batch_bytes: ByteSize = Field(
         32 << 20, ge=1, description='most bytes of spooled records in one batch, e.g. "32MiB"')
     url: str = Field(description='the archive host as scheme://host[:port], without a path (the path is script_alias), '
