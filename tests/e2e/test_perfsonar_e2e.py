@@ -143,7 +143,7 @@ def test_a_bwctl_run_piped_in_while_the_daemon_runs_is_archived(
     esmond, ps = archives
     (tmp_path / "gridftp-transfer.log").write_text("")
     agent = site(tmp_path, esmond, ps).start()
-    assert wait_until(lambda: agent.status().get("sinks") is not None, 15, step=0.2)
+    assert wait_until(agent.spool.exists, 15, step=0.1)  # the daemon is up: its spool exists
     piped = subprocess.run([*logspool_command(), "pipe", "--format", "bwctl-iperf3", "--sink", "ma", "--sink", "ps",
                             "--config", str(agent.config)], input=BWCTL.read_bytes(), capture_output=True,
                            timeout=60, env=agent.env)
