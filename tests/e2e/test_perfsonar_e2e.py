@@ -51,6 +51,18 @@ def archives() -> Iterator[tuple[EsmondServer, PerfsonarArchive]]:
     ps.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_agent_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Agents a test started are killed after it, even when it failed (and their output shown)."""
+    request.node._logspool_agents = _started
+    yield
+    while _started:
+        _started.pop().kill9()
+
+
+_started: list[Agent] = []
+
+
 def site(tmp: Path, esmond: EsmondServer, ps: PerfsonarArchive) -> Agent:
     (tmp / "esmond.key").write_text("e2e-token\n")
     (tmp / "ps.pass").write_text("e2e-pass\n")
@@ -63,7 +75,9 @@ def site(tmp: Path, esmond: EsmondServer, ps: PerfsonarArchive) -> Agent:
                    "measurement_agent": "192.0.2.10", "retry": retry},
                   {"name": "ps", "type": "perfsonar", "url": ps.url, "username": "perfsonar",
                    "password_file": str(tmp / "ps.pass"), "observer": "dtn-e2e.example.org", "retry": retry}])
-    return Agent(tmp, config, spool, tmp / "unused.log")
+    agent = Agent(tmp, config, spool, tmp / "unused.log")
+    _started.append(agent)
+    return agent
 
 
 def throughput_seconds(esmond: EsmondServer) -> list[int]:
