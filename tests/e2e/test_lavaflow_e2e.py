@@ -36,6 +36,18 @@ def server() -> Iterator[LavaFlowServer]:
     s.stop()
 
 
+_started: list[Agent] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Agents a test started are killed after it, even when it failed (and their output shown)."""
+    request.node._logspool_agents = _started
+    yield
+    while _started:
+        _started.pop().kill9()
+
+
 def site(tmp_path: Path, server: LavaFlowServer, key: str = KEY, sources: Optional[list[dict[str, Any]]] = None,
          **sink: Any) -> Agent:
     key_file = tmp_path / "lavaflow.key"
@@ -44,7 +56,9 @@ def site(tmp_path: Path, server: LavaFlowServer, key: str = KEY, sources: Option
     write_config(config, {"spool": str(spool), "host": "e2e-head", "poll_interval": "100ms"}, sources or [],
                  [{"name": "lf", "type": "lavaflow", "url": server.url, "key_file": str(key_file), "cluster": "e2e",
                    "retry": {"initial": "100ms", "max": "1s"}, **sink}])
-    return Agent(tmp_path, config, spool, tmp_path / "unused.log")
+    agent = Agent(tmp_path, config, spool, tmp_path / "unused.log")
+    _started.append(agent)
+    return agent
 
 
 def copy(files: list[Path], into: Path) -> list[str]:
