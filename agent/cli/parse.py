@@ -5,15 +5,21 @@ import argparse
 import socket
 import sys
 
-from parsers import FORMATS, ParseError, parser_for
+from parsers import DOCUMENTS, FORMATS, FRAMERS, ParseError, parser_for
 
 HELP = """Parse FILE with a format and print each record as a JSON line on stdout. Lines that do
 not parse are reported on stderr as FILE:LINE: field: reason, and parsing goes on.
-Exit code 0 when every line parsed, 1 when some did not.
+Formats whose records span lines (gridftp-json) are cut into records as the agent cuts
+them, and LINE is where the record starts; a document format (bwctl-iperf3, iperf3)
+takes the whole file as one record. Exit code 0 when every record parsed, 1 when some
+did not.
 
 Example:
   logspool parse /var/log/gridftp-transfer.log --format lines | head
 """
+
+
+NEWLINE = b"\n"
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -40,6 +46,22 @@ def run(args: argparse.Namespace) -> int:
     with fh:
         fp = fingerprint_of_head(fh.read(FINGERPRINT_BYTES)) or "0"
         fh.seek(0)
+        if args.format in DOCUMENTS or args.format in FRAMERS:
+            data = fh.read()
+            spans = [(0, len(data))] if args.format in DOCUMENTS else FRAMERS[args.format](data, True)[0]
+            for start, end in spans:
+                unit = data[start:end]
+                try:
+                    parsed = parser(unit)
+                except ParseError as exc:
+                    errors += 1
+                    lineno = data.count(NEWLINE, 0, start) + 1
+                    print(f"{args.file}:{lineno}: {exc}", file=sys.stderr)
+                else:
+                    if parsed is not None:
+                        out.write(encoder.encode(file_record_id(args.source, fp, start, unit), parsed))
+            out.flush()
+            return 1 if errors else 0
         offset = 0
         for lineno, raw in enumerate(fh, start=1):
             line = raw[:-1] if raw.endswith(b"\n") else raw

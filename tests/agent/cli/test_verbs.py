@@ -160,3 +160,23 @@ def test_backfill_reads_a_file_whose_name_has_glob_characters(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     out = [orjson.loads(line)["data"]["message"] for line in (tmp_path / "out.ndjson").read_bytes().splitlines()]
     assert out == ["one", "two"]
+
+
+def test_parse_cuts_records_that_span_lines_and_takes_a_document_whole(tmp_path: Path) -> None:
+    samples = REPO / "tests" / "parsers" / "samples"
+    r = logspool("parse", str(samples / "gridftp-json" / "ramses-synthetic-events.json"), "--format", "gridftp-json",
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["type"] for line in r.stdout.splitlines()] == ["Transfer-End", "Perf-Marker",
+                                                                            "Transfer-End"]
+    bwctl = samples / "bwctl-iperf3" / "synthetic-local-sender-tcp-utc.txt"
+    r = logspool("parse", str(bwctl), "--format", "bwctl-iperf3", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (record,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert record["data"]["local_sender"] == "192.168.1.173"
+    broken = tmp_path / "events.json"
+    broken.write_text('{"event_type": "Transfer-End",\n  "nbytes": 1\n}\n\n{"event_type": \n')
+    r = logspool("parse", str(broken), "--format", "gridftp-json", cwd=tmp_path)
+    assert r.returncode == 1
+    assert [line.split(": ")[0] for line in r.stderr.splitlines()] == [f"{broken}:1", f"{broken}:5"]
+    assert "start_timestamp" in r.stderr and "closing brace" in r.stderr
