@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 from urllib.parse import urlsplit
 
 import psycopg
-import pymysql
+import pymysql  # type: ignore[import-untyped]
 import pytest
 
 MYSQL_URL = os.environ.get("LOGSPOOL_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
@@ -73,7 +73,7 @@ class Database:
             self.execute_admin("SELECT pg_terminate_backend(%s)", (session_id,))
 
 
-def _make(dialect: str) -> Iterator[Database]:
+def _make(dialect: str) -> Generator[Database, None, None]:
     admin = urlsplit(MYSQL_URL if dialect == "mysql" else PG_URL)
     db = Database(dialect, f"logspool_test_{uuid.uuid4().hex[:12]}", admin)
     try:
@@ -102,3 +102,80 @@ def pg_db() -> Iterator[Database]:
 @pytest.fixture(params=["mysql", "postgresql"])
 def sql_db(request: pytest.FixtureRequest) -> Iterator[Database]:
     yield from _make(request.param)
+
+
+class Gate:
+    """A TCP forwarder in front of a database server that can be shut, as a network outage or a
+    server restart looks to a client: while shut, every connection is closed at once and the
+    open ones are cut."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+        self._upstream = (host, port)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._open = True
+        self._live: list[Any] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if not self._open:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self._upstream)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._live += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: Any, dst: Any) -> None:
+        import socket
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def shut(self) -> None:
+        import socket
+        self._open = False
+        with self._lock:
+            live, self._live = self._live, []
+        for s in live:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def reopen(self) -> None:
+        self._open = True
+
+    def close(self) -> None:
+        self.shut()
+        self._server.close()
+
+
+def make_database(dialect: str) -> tuple[Database, Any]:
+    """A fresh database outside a fixture: (database, a callable that drops it)."""
+    gen = _make(dialect)
+    return next(gen), gen.close

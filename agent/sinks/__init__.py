@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from . import esmond, file, http, lavaflow, perfsonar, stdout
+from . import esmond, file, http, lavaflow, perfsonar, sql, stdout
 from .base import (Batch, Delivered, Misconfigured, Outcome, Reject, Retry, RetryPolicy, Sink,
                    SinkConfig)
 
@@ -26,6 +26,7 @@ SINKS: dict[str, SinkKind] = {
     "lavaflow": SinkKind(lavaflow.Config, lavaflow.open),
     "esmond": SinkKind(esmond.Config, esmond.open),
     "perfsonar": SinkKind(perfsonar.Config, perfsonar.open),
+    "sql": SinkKind(sql.Config, sql.open),
 }
 
 __all__ = ["SINKS", "Batch", "Delivered", "Misconfigured", "Outcome", "Reject", "Retry",

@@ -21,12 +21,13 @@ import pytest
 from agent.backoff import Backoff
 from agent.drain import Drain
 from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.sinks import SINKS, Batch, Outcome, Sink
+from agent.sinks import SINKS, Batch, Delivered, Outcome, Sink
 from agent.sinks import esmond as esmond_sink
 from agent.sinks import file as file_sink
 from agent.sinks import http as http_sink
 from agent.sinks import lavaflow as lavaflow_sink
 from agent.sinks import perfsonar as perfsonar_sink
+from agent.sinks import sql as sql_sink
 from agent.sinks import stdout as stdout_sink
 from parsers import FORMATS
 from spool import Spool, chunks, dead_letters
@@ -35,6 +36,7 @@ from tests.doubles.esmond import EsmondServer
 from tests.doubles.http_receiver import HttpReceiver
 from tests.doubles.lavaflow import LavaFlowServer
 from tests.doubles.perfsonar import PerfsonarArchive
+from tests.sql_servers import Gate, make_database
 
 
 class Harness:
@@ -314,9 +316,72 @@ class PerfsonarHarness(Harness):
         self.server.stop()
 
 
+class SqlHarness(Harness):
+    """A fresh database on the machine's real server (tests/sql_servers.py), profile records, reached
+    through a Gate that is shut while broken (connections refused and cut: a retryable failure).
+    The primary key refuses a replayed record silently; the sink counts the rows it sent."""
+
+    dialect = ""
+    dedups_replays = True
+
+    class Counting:
+        def __init__(self, sink: Sink, sent: list[int]) -> None:
+            self.sink, self.sent = sink, sent
+
+        def encode(self, batch: Batch) -> object:
+            return self.sink.encode(batch)
+
+        def send(self, payload: object) -> Outcome:
+            outcome = self.sink.send(payload)
+            if isinstance(outcome, Delivered):
+                self.sent.append(len(payload.rows))  # type: ignore[attr-defined]
+            return outcome
+
+        def close(self) -> None:
+            self.sink.close()
+
+    def __init__(self, tmp: Path) -> None:
+        super().__init__(tmp)
+        self.db, self.drop = make_database(self.dialect)
+        self.gate = Gate(self.db.admin.hostname, self.db.admin.port)
+        self.sent: list[int] = []
+
+    def open(self) -> Sink:
+        url = self.db.url.replace(f":{self.db.admin.port}/", f":{self.gate.port}/")
+        return self.Counting(sql_sink.open(sql_sink.Config(name="s", type="sql", url=url, profile="records",
+                                                           timeout="5s")), self.sent)
+
+    def ids(self) -> list[str]:
+        # A table has no order of its own: the ids' file offsets give the spool's.
+        ids = [row[0] for row in self.db.query("SELECT id FROM logspool_records")]
+        return sorted(ids, key=lambda rid: int(rid.split(":")[2]))
+
+    def refused_as_held(self) -> int:
+        return sum(self.sent) - len(self.ids())
+
+    def break_(self) -> None:
+        self.gate.shut()
+
+    def mend(self) -> None:
+        self.gate.reopen()
+
+    def close(self) -> None:
+        self.gate.close()
+        self.drop()
+
+
+class MariaDbHarness(SqlHarness):
+    dialect = "mysql"
+
+
+class PostgresHarness(SqlHarness):
+    dialect = "postgresql"
+
+
 HARNESSES: dict[str, Callable[[Path], Harness]] = {"file": FileHarness, "stdout": StdoutHarness,
                                                    "http": HttpHarness, "lavaflow": LavaFlowHarness,
-                                                   "esmond": EsmondHarness, "perfsonar": PerfsonarHarness}
+                                                   "esmond": EsmondHarness, "perfsonar": PerfsonarHarness,
+                                                   "sql:mariadb": MariaDbHarness, "sql:postgresql": PostgresHarness}
 
 
 class MendingBackoff(Backoff):
@@ -376,7 +441,7 @@ def spool(tmp_path: Path) -> Spool:
 
 
 def test_every_registered_sink_has_a_conformance_harness() -> None:
-    assert set(HARNESSES) == set(SINKS)
+    assert {kind.partition(":")[0] for kind in HARNESSES} == set(SINKS)  # "sql:<database>": one per server
 
 
 def test_every_record_arrives_once_by_id_in_order(harness: Harness, spool: Spool) -> None:
