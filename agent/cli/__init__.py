@@ -5,10 +5,10 @@ import argparse
 import sys
 from typing import Optional
 
-from agent.cli import backfill, check_config, compat, dead_letters, parse, pipe, prerotate, run, status
+from agent.cli import backfill, check_config, compat, dead_letters, parse, pipe, prerotate, run, sql, status
 
 VERSION = "0.1.0"
-VERBS = (run, backfill, prerotate, pipe, parse, status, check_config, dead_letters, compat)
+VERBS = (run, backfill, prerotate, pipe, parse, status, check_config, dead_letters, compat, sql)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -59,6 +59,14 @@ class SqlSink:
             return outcome
         return Delivered()
 
+    def migrate(self) -> Outcome:
+        """Create what the profile needs, or add what an older lmod_tracking table lacks, now:
+        what `logspool sql migrate` runs (the sink also does it on its first connection)."""
+        conn = self._connection()
+        if not hasattr(conn, "cursor"):
+            return conn  # type: ignore[no-any-return]
+        return Delivered()
+
     def close(self) -> None:
         self._drop()
 

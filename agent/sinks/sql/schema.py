@@ -97,9 +97,11 @@ def lmod_tracking(dialect: str, table: str) -> Schema:
         f"PRIMARY KEY ({q('id')}), "
         f"CONSTRAINT {q(unique)} UNIQUE ({q('time')}, {q('host')}, {q('user')}, {q('module')})"
         f"){options}")
+    # lmod_tracking's migration 0.2 added jobid: a table an older ingest created gets it too.
+    upgrade = f"ALTER TABLE {q(table)} ADD COLUMN IF NOT EXISTS {q('jobid')} INTEGER NULL"
     columns = ", ".join(q(c) for c in LMOD_COLUMNS)
     row = "(" + ", ".join(["%s"] * len(LMOD_COLUMNS)) + ")"
-    return Schema((create,), _lmod_views(dialect, table), f"INSERT INTO {q(table)} ({columns}) VALUES ",
+    return Schema((create, upgrade), _lmod_views(dialect, table), f"INSERT INTO {q(table)} ({columns}) VALUES ",
                   row, tail, len(LMOD_COLUMNS))
 
 
