@@ -11,6 +11,7 @@ from . import gridftp_json as _gridftp_json
 from . import iperf3 as _iperf3
 from . import json as _json
 from . import lines as _lines
+from . import lmod as _lmod
 from . import openlava_acct as _openlava_acct
 from . import openlava_events as _openlava_events
 from . import uge_accounting as _uge_accounting
@@ -29,6 +30,7 @@ FORMATS: dict[str, Parser] = {
     _bwctl_iperf3.NAME: _bwctl_iperf3.parse,
     _gridftp.NAME: _gridftp.parse,
     _gridftp_json.NAME: _gridftp_json.parse,
+    _lmod.NAME: _lmod.parse,
 }
 
 #: Formats whose every record is `{field: the raw line as text}` with a fixed type and
