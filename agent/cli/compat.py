@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from agent.cli import compat_esmond
+from agent.cli import compat_esmond, compat_lmod
 
 if TYPE_CHECKING:
     from agent import compat
@@ -64,7 +64,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("compat", help="run the old lava-import-* and esmond-ps-* command lines",
+    p = sub.add_parser("compat", help="run the old lava-import-*, esmond-ps-* and lmod ingest command lines",
                        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     importers = p.add_subparsers(dest="importer", metavar="IMPORTER")
     ol = importers.add_parser("lava-import-openlava", aliases=["lava-import-openlava.py"],
@@ -83,6 +83,7 @@ def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> No
     _common(ug)
     ug.set_defaults(importer="lava-import-univa82", tail_log=False, skip=0)
     compat_esmond.add_importers(importers)
+    compat_lmod.add_importers(importers)
     p.set_defaults(func=run, compat_parser=p)
 
 
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.importer in compat_esmond.IMPORTERS:
         return compat_esmond.run(args)
+    if args.importer in compat_lmod.IMPORTERS:
+        return compat_lmod.run(args)
     from agent import compat, logs
     from agent.lsf_cluster import ClusterNameError
     from spool import SpoolError
