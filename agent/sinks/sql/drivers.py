@@ -128,6 +128,15 @@ class MySQL(Driver):
 class PostgreSQL(Driver):
     dialect = "postgresql"
 
+    def insert(self, conn: Any, schema: Schema, rows: Sequence[tuple[Any, ...]]) -> None:
+        """All rows with one prepared single-row INSERT in psycopg's pipeline (executemany).
+
+        Measured on 20,000 lmod rows: 13.5 µs of client CPU a row, against 62.7 for
+        1000-row statements, whose 9,000 placeholders psycopg parses again for every
+        statement (its query cache skips long queries)."""
+        with conn.cursor() as cur:
+            cur.executemany(schema.insert_head + schema.row + schema.insert_tail, rows)
+
     def connect(self, target: Target, password: Optional[str], timeout: float) -> Any:
         kwargs: dict[str, Any] = {k: v for k, v in target.options.items() if k != "host"}
         host = target.options.get("host") or target.host
