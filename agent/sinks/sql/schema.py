@@ -39,6 +39,8 @@ class Schema:
     row: str                    # one row's placeholders, e.g. "(%s, %s)"
     insert_tail: str            # ON CONFLICT ... / ON DUPLICATE KEY ...
     columns: int
+    table: str = ""             # the table, quoted
+    column_list: str = ""       # the columns written, quoted, comma-separated
 
 
 def quote(dialect: str, name: str) -> str:
@@ -102,7 +104,7 @@ def lmod_tracking(dialect: str, table: str) -> Schema:
     columns = ", ".join(q(c) for c in LMOD_COLUMNS)
     row = "(" + ", ".join(["%s"] * len(LMOD_COLUMNS)) + ")"
     return Schema((create, upgrade), _lmod_views(dialect, table), f"INSERT INTO {q(table)} ({columns}) VALUES ",
-                  row, tail, len(LMOD_COLUMNS))
+                  row, tail, len(LMOD_COLUMNS), q(table), columns)
 
 
 def records(dialect: str, table: str) -> Schema:
@@ -129,7 +131,8 @@ def records(dialect: str, table: str) -> Schema:
         f"){options}")
     columns = ", ".join(q(c) for c in RECORD_COLUMNS)
     row = "(" + ", ".join(["%s"] * (len(RECORD_COLUMNS) - 1) + [data_value]) + ")"
-    return Schema((create,), (), f"INSERT INTO {q(table)} ({columns}) VALUES ", row, tail, len(RECORD_COLUMNS))
+    return Schema((create,), (), f"INSERT INTO {q(table)} ({columns}) VALUES ", row, tail, len(RECORD_COLUMNS),
+                  q(table), columns)
 
 
 def for_profile(profile: str, dialect: str, table: str) -> Schema:
