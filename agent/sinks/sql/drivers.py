@@ -85,6 +85,21 @@ class Driver:
 class MySQL(Driver):
     dialect = "mysql"
 
+    def insert(self, conn: Any, schema: Schema, rows: Sequence[tuple[Any, ...]]) -> None:
+        """All rows in multi-row statements whose values this method quotes itself: NULLs and
+        integers directly, everything else (strings included) with PyMySQL's own `escape`,
+        which follows the server's NO_BACKSLASH_ESCAPES.
+
+        PyMySQL's parameter path dispatches every value through its encoder table: ~20 µs
+        of CPU a 9-column row, most of the drain's time on 1M lmod lines (29,000 rows/s)."""
+        escape = conn.escape
+        with conn.cursor() as cur:
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                values = ",".join("(" + ",".join(
+                    "NULL" if v is None else str(v) if type(v) is int else escape(v)
+                    for v in row) + ")" for row in rows[start:start + ROWS_PER_STATEMENT])
+                cur.execute(schema.insert_head + values + schema.insert_tail)
+
     def connect(self, target: Target, password: Optional[str], timeout: float) -> Any:
         kwargs: dict[str, Any] = {}
         if "unix_socket" in target.options:

@@ -237,3 +237,16 @@ def test_a_500_character_module_is_dead_lettered_under_the_drain_and_the_rest_la
     assert [d.record_id for d in dead] == [orjson.loads(lines[123])["id"]]
     assert "1406" in dead[0].reason and "Data too long for column 'module'" in dead[0].reason
     assert chunks.backlog(spool.db, "db").records == 0
+
+
+def test_values_with_quotes_backslashes_percent_signs_and_utf8_are_stored_exactly(sql_db: Database) -> None:
+    """The MariaDB path quotes values itself and the PostgreSQL path COPYs them: both must keep every byte."""
+    odd = [("o'brien", "9", "gcc/8.2.0'; DROP TABLE log_data; --", "/a\\b/%s/%(x)s/ü ñ 日本.lua",
+            "node\t1.example.org", 1682407400.000123),
+           ("back\\slash", None, 'py"thon/3.11', "/sw/\\N/null\n.lua", "node2", 1682407401.5)]
+    sink = sink_for(sql_db)
+    assert send(sink, lmod_lines(odd, start=50)) == Delivered()
+    sink.close()
+    user = '"user"' if sql_db.dialect == "postgresql" else "user"
+    rows = sql_db.query(f"SELECT {user}, module, path, host, jobid FROM log_data ORDER BY time")
+    assert rows == [(u, m, p, h, None if j is None else int(j)) for u, j, m, p, h, _t in odd]
