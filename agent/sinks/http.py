@@ -87,14 +87,7 @@ class Config(SinkConfig):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f'expected an http:// or https:// URL, e.g. "https://logs.example.org/ingest" ({exc})') from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError('expected an http:// or https:// URL with a host, e.g. "https://logs.example.org/ingest"')
-        if parsed.userinfo:
-            raise ValueError('credentials in the URL would show in logs and status; use token or headers with "env:VAR"')
+        http_url(url, "https://logs.example.org/ingest", 'use token or headers with "env:VAR"')
         return url
 
     @field_validator("headers")
@@ -286,6 +279,21 @@ def retry_after(value: Optional[str], now: float) -> Optional[float]:
             when = when.replace(tzinfo=timezone.utc)
         seconds = when.timestamp() - now
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def http_url(url: str, example: str, credentials: str) -> httpx.URL:
+    """`url` parsed, or ValueError unless it is http(s) with a host and no user:password in it
+    (which would show in logs and status); `credentials` says where they go instead. Every
+    HTTP sink's `url` rule starts here and adds its own (no path, no query...)."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f'expected an http:// or https:// URL, e.g. "{example}" ({exc})') from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f'expected an http:// or https:// URL with a host, e.g. "{example}"')
+    if parsed.userinfo:
+        raise ValueError(f"credentials in the URL would show in logs and status; {credentials}")
+    return parsed
 
 
 def build_client(tls_verify: bool, ca_file: Optional[ConfigPath], timeout: float) -> httpx.Client:

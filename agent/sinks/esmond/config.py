@@ -5,7 +5,6 @@ import ipaddress
 import re
 from typing import Any, Literal, Optional
 
-import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from agent.config_path import ConfigPath
@@ -13,6 +12,7 @@ from agent.secret import Secret
 from agent.units import ByteSize, Duration
 
 from ..base import SinkConfig
+from ..http import http_url
 
 _KEY = re.compile(r"^[\x21-\x7e]+$")          # printable ASCII without spaces: one header token
 _ALIAS = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
@@ -77,15 +77,7 @@ class Config(SinkConfig):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f'expected an http:// or https:// URL, e.g. "https://ma.example.org" ({exc})') from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError('expected an http:// or https:// URL with a host, e.g. "https://ma.example.org"')
-        if parsed.userinfo:
-            raise ValueError("credentials in the URL would show in logs and status; the API key goes in key or "
-                             "key_file")
+        parsed = http_url(url, "https://ma.example.org", "the API key goes in key or key_file")
         if parsed.query or parsed.fragment:
             raise ValueError('expected scheme://host[:port] without ?query or #fragment, e.g. "https://ma.example.org"')
         if parsed.path not in ("", "/"):

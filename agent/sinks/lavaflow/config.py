@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional, Union
 
-import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from agent.config_path import ConfigPath
@@ -12,6 +11,7 @@ from agent.secret import Secret
 from agent.units import ByteSize, Duration
 
 from ..base import SinkConfig
+from ..http import http_url
 
 #: What `event_types` keeps by default: the only types LavaFlow's openlava import view acts on.
 #: The server loops over the payload and ignores every other type; on the LSF 10 sample
@@ -88,17 +88,7 @@ class Config(SinkConfig):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f'expected an http:// or https:// URL, e.g. "http://lavaflow.example.org/lavaflow" '
-                             f"({exc})") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError('expected an http:// or https:// URL with a host, e.g. '
-                             '"http://lavaflow.example.org/lavaflow"')
-        if parsed.userinfo:
-            raise ValueError('credentials in the URL would show in logs and status; the import key goes in key '
-                             'or key_file')
+        parsed = http_url(url, "http://lavaflow.example.org/lavaflow", "the import key goes in key or key_file")
         if parsed.query or parsed.fragment:
             raise ValueError("expected the base URL without ?query or #fragment: the sink appends "
                              "/clusters/<cluster>/import/<kind> to it")

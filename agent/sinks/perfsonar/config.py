@@ -20,7 +20,6 @@ import ipaddress
 import re
 from typing import Any, Literal, Optional
 
-import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from agent.config_path import ConfigPath
@@ -28,6 +27,7 @@ from agent.secret import Secret
 from agent.units import ByteSize, Duration
 
 from ..base import SinkConfig
+from ..http import http_url
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -83,18 +83,9 @@ class Config(SinkConfig):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
-        example = 'e.g. "https://archive.example.org/logstash"'
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"expected an http:// or https:// URL, {example} ({exc})") from None
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"expected an http:// or https:// URL with a host, {example}")
-        if parsed.userinfo:
-            raise ValueError("credentials in the URL would show in logs and status; set username and "
-                             "password_file")
+        parsed = http_url(url, "https://archive.example.org/logstash", "set username and password_file")
         if parsed.fragment:
-            raise ValueError(f"expected the URL without a #fragment, {example}")
+            raise ValueError('expected the URL without a #fragment, e.g. "https://archive.example.org/logstash"')
         return url
 
     @field_validator("username")
