@@ -96,23 +96,26 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base / "logspool" / "compat"
 
 
-def spool_path(importer: str, log_file: str, url: str, environ: Mapping[str, str] = os.environ) -> Path:
-    """The spool of one (importer, log file, server): stable across runs, independent of the key,
-    so a rerun with a rotated key still resumes."""
-    path = os.path.abspath(log_file)
-    digest = hashlib.blake2b(f"{importer}\0{path}\0{url.rstrip('/')}".encode(), digest_size=8).hexdigest()
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(path))[:40]
+def spool_path(importer: str, log_file: str, url: str, environ: Mapping[str, str] = os.environ,
+               qualifier: str = "") -> Path:
+    """The spool of one (importer, log file, server[, qualifier]): stable across runs, independent
+    of the key, so a rerun with a rotated key still resumes. `log_file` "-" is standard input."""
+    path = log_file if log_file == "-" else os.path.abspath(log_file)
+    key = f"{importer}\0{path}\0{url.rstrip('/')}" + (f"\0{qualifier}" if qualifier else "")
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    name = "stdin" if path == "-" else re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(path))[:40]
     return state_dir(environ) / f"{importer}-{name}-{digest}.sqlite"
 
 
-def _key(value: str, warnings: list[str]) -> SecretStr:
-    """KEY as written (with the `ps` warning), or read from "env:VAR" / "file:PATH"."""
+def secret_argument(value: str, warnings: list[str], argument: str = "KEY", warning: str = KEY_WARNING) -> SecretStr:
+    """A secret given as `argument` on the command line (with the `ps` warning), or read from
+    "env:VAR" / "file:PATH" (without it)."""
     if value.startswith(("env:", "file:")):
         try:
             return resolve_secret(value)
         except ValueError as exc:
-            raise CompatError([f"KEY: {exc}"]) from None
-    warnings.append(KEY_WARNING)
+            raise CompatError([f"{argument}: {exc}"]) from None
+    warnings.append(warning)
     return SecretStr(value)
 
 
@@ -140,7 +143,7 @@ def plan(command: OldCommand, environ: Mapping[str, str] = os.environ,
     """
     fmt = IMPORTERS[command.importer]
     warnings: list[str] = []
-    key = _key(command.key, warnings)
+    key = secret_argument(command.key, warnings)
     cluster = command.cluster or infer(environ)
     level = LOG_LEVELS[command.log_level.lower()]
     path = os.path.abspath(command.log_file)

@@ -18,20 +18,18 @@ state directory, so instances that had their own pickle keep their own state.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
-from agent.compat import RETRY, CompatError, Plan, state_dir
+from agent.compat import RETRY, CompatError, Plan, secret_argument
+from agent.compat import spool_path as compat_spool_path
 from agent.config import Config
-from agent.secret import resolve_secret
 
 SINK = "esmond"
 #: The old clients' default server (esmond_client/clients/*: `http://localhost:8000`).
@@ -81,34 +79,19 @@ def split_url(url: str, script_alias: str) -> tuple[str, str]:
     return base, "/" + "/".join(parts) if parts else "/"
 
 
-def _key(value: Optional[str], warnings: list[str]) -> Optional[SecretStr]:
-    if value is None:
-        return None
-    if value.startswith(("env:", "file:")):
-        try:
-            return resolve_secret(value)
-        except ValueError as exc:
-            raise CompatError([f"-k: {exc}"]) from None
-    warnings.append(KEY_WARNING)
-    return SecretStr(value)
-
-
 def spool_path(command: GridftpCommand, environ: Mapping[str, str] = os.environ) -> Path:
-    """`-p FILE` -> FILE.sqlite; else one spool per (tool, file, server) under the state directory."""
+    """`-p FILE` -> FILE.sqlite; else one spool per (tool, file, server, alias) under the state directory."""
     if command.state:
         return Path(os.path.abspath(command.state + ".sqlite"))
     tool = "esmond-ps-pipe" if command.pipe else "esmond-ps-load-gridftp"
-    path = "-" if command.pipe else os.path.abspath(command.file)
-    digest = hashlib.blake2b(f"{tool}\0{path}\0{command.url.rstrip('/')}\0{command.script_alias}".encode(),
-                             digest_size=8).hexdigest()
-    name = "stdin" if command.pipe else re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(path))[:40]
-    return state_dir(environ) / f"{tool}-{name}-{digest}.sqlite"
+    return compat_spool_path(tool, "-" if command.pipe else command.file, command.url, environ,
+                             qualifier=command.script_alias)
 
 
 def plan(command: GridftpCommand, environ: Mapping[str, str] = os.environ) -> Plan:
     """The Config an old esmond command line runs with; CompatError names the argument at fault."""
     warnings: list[str] = []
-    key = _key(command.key, warnings)
+    key = secret_argument(command.key, warnings, "-k", KEY_WARNING) if command.key is not None else None
     if key is None:
         raise CompatError(["-k: esmond needs an API key for writes (esmond/manage.py add_api_key_user <name> "
                            "prints one); give it as -k env:VAR or -k file:PATH"])

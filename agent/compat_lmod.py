@@ -14,15 +14,13 @@ so (the MySQL era's default port is 3306; HEAD moved to PostgreSQL and port 5432
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from pydantic import SecretStr, ValidationError
 
-from agent.compat import RETRY, CompatError, Plan, state_dir
+from agent.compat import RETRY, CompatError, Plan, spool_path
 from agent.config import Config
 
 SINK = "lmod"
@@ -75,9 +73,7 @@ def plan(file: str, environ: Mapping[str, str], cwd: Path, database: Optional[st
         netloc, query = f"{env['DB_USER']}@{host}" + (f":{port}" if port else ""), ""
     url = f"{dialect}://{netloc}/{env['DB_NAME']}{query}"
     path = os.path.abspath(file)
-    digest = hashlib.blake2b(f"{SOURCE}\0{path}\0{url}".encode(), digest_size=8).hexdigest()
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.basename(path))[:40]
-    spool = state_dir(environ) / f"{SOURCE}-{name}-{digest}.sqlite"
+    spool = spool_path(SOURCE, file, url, environ)
     sink: dict[str, Any] = {"name": SINK, "type": "sql", "url": url, "profile": "lmod_tracking",
                             "retry": dict(RETRY)}
     if password:
