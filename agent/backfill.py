@@ -51,6 +51,26 @@ def source_config_for(config: Config, path: str, fmt: str, sink: str,
                                read_from="beginning", rotate_wait=0.0), covering is not None)
 
 
+def wait_delivered(spool: Spool, sinks: list[str], last: int, drains: Optional[DrainProcess],
+                   should_stop: Callable[[], bool]) -> None:
+    """Return once `sinks` acknowledged every chunk up to id `last` (a sink delivers in chunk
+    order, so older chunks come first anyway); RuntimeError if a sink stopped (misconfigured)
+    or our drain process died. `backfill` and `pipe --wait` wait here."""
+    while not should_stop():
+        marks = ",".join("?" * len(sinks))
+        left = spool.query(f"SELECT count(*) FROM deliveries WHERE sink IN ({marks}) AND chunk_id<=?",
+                           (*sinks, last))[0][0]
+        if left == 0:
+            return
+        state = spool.get_state()
+        for name in sinks:
+            if state.get(f"sink:{name}"):
+                raise RuntimeError(f"sink {name} {state[f'sink:{name}']}")
+        if drains is not None and not drains.alive():
+            raise RuntimeError(f"the drain process for sink {', '.join(sinks)} exited (code {drains.exit_code})")
+        time.sleep(0.05)
+
+
 class Progress:
     """A one-line progress bar on a terminal; silent otherwise."""
 
@@ -124,16 +144,7 @@ def backfill(config: Config, files: list[str], fmt: str, sink: str, *, dont_writ
         last = spool.query("SELECT coalesce(max(id), 0) FROM chunks")[0][0]
         if drains is not None:
             drains.notify()
-        while not should_stop():
-            left = spool.query("SELECT count(*) FROM deliveries WHERE sink=? AND chunk_id<=?", (sink, last))[0][0]
-            if left == 0:
-                break
-            stopped = spool.get_state().get(f"sink:{sink}")
-            if stopped:
-                raise RuntimeError(f"sink {sink} {stopped}")
-            if drains is not None and not drains.alive():
-                raise RuntimeError(f"the drain process for sink {sink} exited (code {drains.exit_code})")
-            time.sleep(0.05)
+        wait_delivered(spool, [sink], last, drains, should_stop)
         progress.update(total, result.records, force=True)
         return result
     finally:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Optional
 
+from agent.backfill import wait_delivered
 from agent.config import Config
 from agent.drain_process import DrainProcess
 from agent.envelope import EnvelopeEncoder
@@ -94,7 +95,7 @@ def pipe(config: Config, data: bytes, fmt: str, sinks: list[str], source: str = 
         if wait and result.chunk_ids:
             if drains is not None:
                 drains.notify()
-            _wait_delivered(spool, sinks, result.chunk_ids, drains, should_stop)
+            wait_delivered(spool, sinks, max(result.chunk_ids), drains, should_stop)
         return result
     finally:
         if drains is not None:
@@ -102,22 +103,6 @@ def pipe(config: Config, data: bytes, fmt: str, sinks: list[str], source: str = 
         spool.close()
         if drains is not None:
             lock.release()
-
-
-def _wait_delivered(spool: Spool, sinks: list[str], ids: list[int], drains: Optional[DrainProcess],
-                    should_stop: Callable[[], bool]) -> None:
-    marks = ",".join("?" * len(ids))
-    while not should_stop():
-        left = spool.query(f"SELECT count(*) FROM deliveries WHERE chunk_id IN ({marks})", ids)[0][0]
-        if left == 0:
-            return
-        state = spool.get_state()
-        for name in sinks:
-            if state.get(f"sink:{name}"):
-                raise RuntimeError(f"sink {name} {state[f'sink:{name}']}")
-        if drains is not None and not drains.alive():
-            raise RuntimeError(f"the drain process exited (code {drains.exit_code})")
-        time.sleep(0.05)
 
 
 def read_all(stream: BinaryIO, limit: int = 4 * MAX_DOCUMENT_BYTES) -> bytes:
