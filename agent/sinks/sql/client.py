@@ -12,6 +12,7 @@ from typing import Any, Optional
 from agent.secret import read_secret_file
 
 from ..base import Batch, Delivered, Misconfigured, Outcome, Reject, Retry, Sink, SinkConfig
+from ..http import scrubber
 from .config import Config, Target
 from .drivers import DRIVERS, Driver
 from .encode import Encoded, encode_lines
@@ -123,7 +124,7 @@ class SqlSink:
         password = self._password
         if not password or isinstance(outcome, Delivered):
             return outcome
-        reason = outcome.reason.replace(password, "***")
+        reason = scrubber([password])(outcome.reason)
         if isinstance(outcome, Reject):
             return Reject(reason, outcome.record_ids)
         if isinstance(outcome, Retry):
