@@ -128,10 +128,14 @@ class Drain:
         batch = whole if idx is None else Batch([whole.records[i] for i in idx])
         index = list(range(len(whole))) if idx is None else idx
         attempt = 0
+        failing_since = 0.0
         while True:
             outcome = self.sink.send(self.sink.encode(batch))
             if isinstance(outcome, Delivered):
                 self._ack(segments, index[-1] + 1, dead, whole)
+                if attempt:  # the failures were logged (rate-limited): say when they ended
+                    log.info("Delivery recovered.", extra={"sink": self.name, "attempts": attempt + 1,
+                                                           "outage_s": round(self.clock() - failing_since, 1)})
                 return
             if isinstance(outcome, Misconfigured):
                 raise SinkStopped(outcome.reason)
@@ -142,6 +146,8 @@ class Drain:
                     self._ack(segments, index[-1] + 1, dead, whole)
                     return
                 wait = self.backoff.delay(attempt, outcome.after)
+                if not attempt:
+                    failing_since = self.clock()
                 attempt += 1
                 self._note_failure(segments, attempt, wait, outcome.reason)
                 if self.stop.wait(wait):

@@ -10,6 +10,7 @@ holds (it must be N: each line once).
 
     python benchmarks/lmod.py --records 1000000
     python benchmarks/lmod.py --records 200000 --server mariadb
+    python benchmarks/lmod.py --records 1000000 --repeat 3   # servers alternate; medians at the end
 
 Servers: MariaDB at mysql://root@127.0.0.1:3306 and PostgreSQL at postgresql://postgres@127.0.0.1:5432
 (override with LOGSPOOL_TEST_MYSQL_URL / LOGSPOOL_TEST_PG_URL). Exits 0 when every run stored N rows.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -83,6 +85,7 @@ def main() -> int:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--server", choices=("mariadb", "postgresql"), help="one server only (default: both)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per server, alternating (default 1)")
     ap.add_argument("--workdir", help="work here and reuse the generated input")
     ap.add_argument("--logspool", help="the logspool command (default: $LOGSPOOL or logspool on PATH)")
     args = ap.parse_args()
@@ -94,10 +97,21 @@ def main() -> int:
         generate(data, args.records, args.seed)
     print(f"input: {args.records:,} Lmod lines, {data.stat().st_size / 1e6:.0f} MB", file=sys.stderr)
     runs = []
-    for server in [args.server] if args.server else ["mariadb", "postgresql"]:
-        dialect = "mysql" if server == "mariadb" else "postgresql"
-        runs.append(one_run(exe, data, args.records, dialect, work, 120 + args.records / 1000))
-        print(json.dumps(runs[-1]), flush=True)
+    servers = [args.server] if args.server else ["mariadb", "postgresql"]
+    for _ in range(args.repeat):
+        for server in servers:
+            dialect = "mysql" if server == "mariadb" else "postgresql"
+            runs.append(one_run(exe, data, args.records, dialect, work, 120 + args.records / 1000))
+            print(json.dumps(runs[-1]), flush=True)
+    if args.repeat > 1:
+        for server in servers:
+            mine = [r for r in runs if r["server"] == server]
+            rates = sorted(r["rows_per_s"] for r in mine)
+            print(json.dumps({"server": server, "runs": len(mine), "median_rows_per_s": statistics.median(rates),
+                              "min": rates[0], "max": rates[-1],
+                              "median_cpu_s": statistics.median(r["cpu_s"] for r in mine),
+                              "max_rss_mb": max(max(r["reader_rss_mb"], r["drain_rss_mb"]) for r in mine),
+                              "all_exactly_n": all(r["ok"] for r in mine)}), flush=True)
     return 0 if all(r["ok"] for r in runs) else 1
 
 
