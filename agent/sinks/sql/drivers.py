@@ -17,8 +17,9 @@ Every driver error becomes an Outcome here and nowhere else:
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import psycopg
 import pymysql  # type: ignore[import-untyped]
@@ -42,6 +43,28 @@ ROWS_PER_STATEMENT = 1000
 _PG_AUTH = re.compile(r"password authentication failed|authentication failed|no password supplied|"
                       r"role \"[^\"]*\" does not exist|database \"[^\"]*\" does not exist|pg_hba\.conf|"
                       r"permission denied|SSL (?:required|off)", re.I)
+
+
+#: A string PyMySQL's escape_string would leave as it is (no quote, backslash, NUL, newline,
+#: carriage return or ^Z), whatever the server's NO_BACKSLASH_ESCAPES: quoted as it stands.
+_PLAIN: Callable[[str], Any] = re.compile("[^\\\\'\"\x00\n\r\x1a]*").fullmatch
+
+
+def literals(rows: Sequence[tuple[Any, ...]], escape: Callable[[Any], str]) -> str:
+    """`(v, ...),(v, ...)` of the rows, each value as the SQL literal PyMySQL's `escape` makes of
+    it, byte for byte: NULL and integers as they are, plain strings and naive datetimes quoted
+    directly (escape_datetime's format is isoformat's), anything else through `escape`, which
+    follows the connection's NO_BACKSLASH_ESCAPES. Measured on 20,000 lmod rows: 6.0 µs a row
+    against 11.9 through `escape` for every value; 1M lines into MariaDB end to end went from
+    30,300 to 41,200 rows/s (agent CPU 30.0 -> 20.9 s)."""
+    plain, datetime = _PLAIN, dt.datetime
+    return ",".join([
+        "(" + ",".join(["NULL" if v is None else
+                        ("'" + v + "'" if plain(v) else escape(v)) if type(v) is str else
+                        str(v) if type(v) is int else
+                        "'" + v.isoformat(" ") + "'" if type(v) is datetime and v.tzinfo is None else
+                        escape(v) for v in row]) + ")"
+        for row in rows])
 
 
 class Driver:
@@ -86,19 +109,15 @@ class MySQL(Driver):
     dialect = "mysql"
 
     def insert(self, conn: Any, schema: Schema, rows: Sequence[tuple[Any, ...]]) -> None:
-        """All rows in multi-row statements whose values this method quotes itself: NULLs and
-        integers directly, everything else (strings included) with PyMySQL's own `escape`,
-        which follows the server's NO_BACKSLASH_ESCAPES.
+        """All rows in multi-row statements whose values this method quotes itself (`literals`).
 
         PyMySQL's parameter path dispatches every value through its encoder table: ~20 µs
-        of CPU a 9-column row, most of the drain's time on 1M lmod lines (29,000 rows/s)."""
-        escape = conn.escape
+        of CPU a 9-column row, most of the drain's time on 1M lmod lines (29,000 rows/s);
+        `escape` for every value still took ~12 µs."""
         with conn.cursor() as cur:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                values = ",".join("(" + ",".join(
-                    "NULL" if v is None else str(v) if type(v) is int else escape(v)
-                    for v in row) + ")" for row in rows[start:start + ROWS_PER_STATEMENT])
-                cur.execute(schema.insert_head + values + schema.insert_tail)
+                cur.execute(schema.insert_head + literals(rows[start:start + ROWS_PER_STATEMENT], conn.escape)
+                            + schema.insert_tail)
 
     def connect(self, target: Target, password: Optional[str], timeout: float) -> Any:
         kwargs: dict[str, Any] = {}
