@@ -18,12 +18,17 @@ unknown keys land in `extra` as text. A key given twice is refused rather than g
 TACC's `contrib/more_hooks` writes another shape, tag `lmod`: `username=%s, jobid=%s,
 userload=yes, module=%s, fn=%s` (pairs separated by `, `). Its load lines (`module=` or
 `userload=`, no `error=`) are records with variant `tacc_csv`: user from username, path from fn,
-host from the syslog prefix (the message has none), time None (the message has none either, and an
-RFC 3164 prefix has no year), userload and other keys in `extra`. Its startup and error messages,
-and `lmod`-tagged lines not starting with `username=`, give None.
+host from the syslog prefix (the message has none), userload and other keys in `extra`. The
+message has no time either, so the load's time is the syslog stamp's when that names an instant:
+ISO-8601 with a zone (`Z`, `+01:00`, `-0500`), as rsyslog's RSYSLOG_FileFormat and RFC 5424 write
+it. An RFC 3164 stamp has no year and no zone, and a zoneless ISO stamp is in some unknown local
+time: time is then None (a pure parser cannot guess the year), and a sink that needs a time says
+so. Its startup and error messages, and `lmod`-tagged lines not starting with `username=`, give
+None.
 
 `Parsed.type` is `module_load`, `Parsed.time` the `time=` value (epoch seconds, UTC, microseconds)
-and never the syslog prefix's, which is kept as written in `syslog_time` / `syslog_host`.
+and never the syslog prefix's (a TACC line, which has no `time=`, aside), which is kept as written in
+`syslog_time` / `syslog_host`.
 `package` and `version` follow lmod_tracking (§2.2): the module split at its first `/`, version
 None without a slash (`a/b/c` -> `a`, `b/c`; `gcc/` -> `gcc`, ``). Lines without the tag, and
 lines where the tag sits inside another program's message (a prefix word ending in `:`), give
@@ -33,6 +38,7 @@ None: a shared syslog file is skipped quietly. Invalid UTF-8 becomes U+FFFD; off
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from .record import ParseError, Parsed
@@ -72,6 +78,8 @@ _TIME_3164 = r"[A-Z][a-z]{2} {1,2}[0-9]{1,2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
 _TIME_ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 _PREFIX: Callable[[str], Optional["re.Match[str]"]] = re.compile(
     rf"(?:<[0-9]{{1,3}}>)?({_TIME_3164}|{_TIME_ISO})(?: +(.+))?\Z", re.S).match
+_ZONED: Callable[[str], Optional["re.Match[str]"]] = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})").fullmatch
 _NUMBER: Callable[[str], object] = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
 #: The usual line as Lmod's hook and rsyslog write it: RFC 3164 or ISO prefix, the keys in the hook's
 #: order (jobid optional), plain values without spaces, 11 integer digits of time at most. The hot
@@ -210,12 +218,32 @@ def _record(pairs: list[tuple[str, str, int]], variant: str, syslog_host: Option
                          field="host", offset=0)
     else:
         host = syslog_host
+        time = stamp_time(syslog_time)
     jobid = fields["jobid"][0] if "jobid" in fields else None
     package, slash, version = module.partition("/")
     return {"user": user, "module": module, "package": package, "version": version if slash else None,
             "path": path, "host": host, "time": time, "jobid": None if jobid == "nil" or not jobid else jobid,
             "syslog_host": syslog_host, "syslog_time": syslog_time, "pid": pid, "variant": variant,
             "extra": extra}
+
+
+def stamp_time(stamp: Optional[str]) -> Optional[float]:
+    """Epoch seconds of an ISO-8601 syslog stamp with a zone; None for any other stamp (see the
+    module doc). The fraction is kept as written: `.5` is half a second, `.123456789` rounds."""
+    found = _ZONED(stamp) if stamp else None
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = found.groups()
+    if zone == "Z":
+        offset = 0
+    else:
+        offset = (int(zone[1:3]) * 60 + int(zone[-2:])) * (-1 if zone[0] == "-" else 1)
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          tzinfo=timezone(timedelta(minutes=offset)))
+        return float(f"{int(moment.timestamp())}{fraction or ''}")
+    except (ValueError, OverflowError):  # no such day or hour, an offset of a day or more
+        return None
 
 
 def _time(value: str, raw: bytes, text: str, offset: int) -> float:

@@ -13,6 +13,7 @@ written plain, no syslog host that is the tag itself or ends with `:`.
 """
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, Optional
@@ -89,6 +90,13 @@ def rfc3164(t: datetime, padded: bool) -> str:
     return f"{MONTHS[t.month - 1]} {day} {t:%H:%M:%S}"
 
 
+def instant(t: datetime, fraction: str, zone: str) -> float:
+    """Epoch seconds of the stamp iso(t, fraction, zone) writes, zone given: the time a TACC line takes."""
+    sign = -1 if zone.startswith("-") else 1
+    offset = 0 if zone == "Z" else sign * (int(zone[1:3]) * 3600 + int(zone[-2:]) * 60)
+    return float(f"{calendar.timegm(t.timetuple()) - offset}{fraction}")
+
+
 def iso(t: datetime, fraction: str, zone: str) -> str:
     return f"{t:%Y-%m-%dT%H:%M:%S}{fraction}{zone}"
 
@@ -131,7 +139,8 @@ def lines(draw: st.DrawFn, variants: tuple[str, ...] = (KEY_VALUE, TACC_CSV)) ->
     elif prefix == "none":
         stamp = None
     else:
-        stamp = iso(t, draw(st.sampled_from(["", ".123", ".123456"])), draw(st.sampled_from(["", "Z", "+00:00", "-0500"])))
+        fraction, zone = draw(st.sampled_from(["", ".123", ".123456"])), draw(st.sampled_from(["", "Z", "+00:00", "-0500"]))
+        stamp = iso(t, fraction, zone)
         if prefix == "rfc5424" and variant == KEY_VALUE and draw(st.booleans()):
             stamp = None
     syslog_host = None if prefix == "none" else draw(_hostname)
@@ -144,8 +153,9 @@ def lines(draw: st.DrawFn, variants: tuple[str, ...] = (KEY_VALUE, TACC_CSV)) ->
     if variant == TACC_CSV:
         extra = {"userload": draw(st.sampled_from(["yes", "no"])), **extra}
         stamp_text = None
-        data = record(draw(_value.filter(bool)), draw(_module), draw(_value), str(syslog_host), None, jobid,
-                      syslog_host, stamp, pid, variant, extra)
+        zoned = stamp is not None and not prefix.startswith("rfc3164") and zone != ""
+        data = record(draw(_value.filter(bool)), draw(_module), draw(_value), str(syslog_host),
+                      instant(t, fraction, zone) if zoned else None, jobid, syslog_host, stamp, pid, variant, extra)
     else:
         stamp_text = draw(time_text())
         data = record(draw(_value.filter(bool)), draw(_module), draw(_value), draw(_value.filter(bool)),

@@ -172,6 +172,16 @@ def test_tacc_comma_line_is_a_record_of_its_own_variant() -> None:
         "c401-101", "Apr 27 03:22:57", None, TACC_CSV, {"userload": "yes"}))
 
 
+def test_tacc_line_takes_its_time_from_a_zoned_iso_stamp_and_none_from_others() -> None:
+    message = b" c401-101 lmod: username=alice, jobid=, userload=yes, module=gcc/4.7.2, fn=/f"
+    times = {stamp: parse(stamp + message).time for stamp in (  # type: ignore[union-attr]
+        b"2023-04-27T03:22:57.622180+00:00", b"2023-04-27T05:22:57Z", b"2023-04-27T03:22:57-0200",
+        b"2023-04-27 03:22:57.5+01:00", b"2023-04-27T03:22:57", b"Apr 27 03:22:57", b"2023-02-30T03:22:57Z")}
+    assert list(times.values()) == [1682565777.62218, 1682572977.0, 1682572977.0, 1682562177.5, None, None, None]
+    assert parse(b"<13>1 2023-04-27T03:22:57Z c401 lmod - - - username=a, jobid=, userload=yes, "  # type: ignore[union-attr]
+                 b"module=m, fn=/f").data["time"] == 1682565777.0
+
+
 def test_tacc_empty_jobid_and_quoted_values() -> None:
     line = b'Apr 27 03:22:57 c401-101 lmod[88]: username="al ice", jobid=, userload=no, module="a, b=c", fn=/x'
     data = data_of(line)

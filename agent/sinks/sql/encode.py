@@ -13,6 +13,9 @@ microseconds) and jobid (str or None):
   for the live file and every rotated copy of it, which is what the column stands for
   (logname is not part of the unique key either way).
 - package/version default to the module split at its first "/" when the data lacks them.
+- A TACC `more_hooks` load (variant `tacc_csv`) has a time only when its syslog stamp names an
+  instant (parsers/lmod.py); without one it cannot be a row (time is NOT NULL and part of the
+  unique key), and its refusal says how to configure the collector so it gets one.
 
 A record of another format, or an lmod record without its keys, is refused with its id
 (dead-lettered at once, not bisected for). Profile `records` takes every format.
@@ -76,6 +79,11 @@ def lmod_row(envelope: dict[str, Any]) -> tuple[Any, ...]:
         except ValueError:
             when = None
     if not isinstance(when, (int, float)) or isinstance(when, bool) or when != when:
+        if data.get("variant") == "tacc_csv":
+            raise ValueError(f"TACC more_hooks load without a time: its message has none and its syslog stamp "
+                             f"{data.get('syslog_time')!r} has no year or no zone; have the collector write "
+                             "ISO-8601 stamps with a zone (rsyslog's RSYSLOG_FileFormat template) and the "
+                             "stamp becomes the load's time")
         raise ValueError("lmod record without a numeric time (epoch seconds)")
     module = data["module"]
     package, _, version = module.partition("/")

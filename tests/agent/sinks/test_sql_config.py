@@ -72,6 +72,17 @@ def test_lmod_encoding_refuses_records_it_cannot_store_by_id() -> None:
     assert "user" in out.refused[0][1] and "format 'lines'" in out.refused[1][1]
 
 
+def test_a_tacc_load_without_a_time_is_refused_with_the_collector_setting_that_gives_it_one() -> None:
+    from parsers.lmod import parse
+    message = b" c401 lmod: username=alice, jobid=, userload=yes, module=gcc/4.7.2, fn=/f.lua"
+    zoned, bare = (parse(stamp + message) for stamp in (b"2023-04-27T03:22:57.5+00:00", b"Apr 27 03:22:57"))
+    assert zoned is not None and bare is not None
+    out = encode_lines([_line("a", zoned.data), _line("b", bare.data)], "lmod_tracking")
+    assert out.ids == ["a"] and out.rows[0][1:5] == (utc(1682565777.5), "c401", "alice", "gcc/4.7.2")
+    assert out.refused[0][0] == "b" and "'Apr 27 03:22:57'" in out.refused[0][1]
+    assert "RSYSLOG_FileFormat" in out.refused[0][1]
+
+
 def test_encode_is_pure() -> None:
     good = {"user": "u", "module": "gcc/1", "path": "/p", "host": "h", "time": 1.5, "jobid": "3"}
     batch = Batch([_line("a", good)])
