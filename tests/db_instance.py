@@ -36,9 +36,12 @@ def free_port() -> int:
 
 def _binary(*patterns: str) -> Optional[str]:
     for pattern in patterns:
-        found = sorted(glob.glob(pattern)) or ([shutil.which(pattern)] if shutil.which(pattern) else [])
+        found = sorted(glob.glob(pattern))
         if found:
             return found[-1]
+        on_path = shutil.which(pattern)
+        if on_path:
+            return on_path
     return None
 
 
