@@ -250,3 +250,26 @@ def test_values_with_quotes_backslashes_percent_signs_and_utf8_are_stored_exactl
     user = '"user"' if sql_db.dialect == "postgresql" else "user"
     rows = sql_db.query(f"SELECT {user}, module, path, host, jobid FROM log_data ORDER BY time")
     assert rows == [(u, m, p, h, None if j is None else int(j)) for u, j, m, p, h, _t in odd]
+
+
+def test_a_value_an_old_utf8mb3_table_cannot_hold_is_dead_lettered_with_the_servers_message(
+        mysql_db: Database, tmp_path: Path) -> None:
+    """Tables made by MySQL-era tools are often `utf8` (utf8mb3): a 4-byte character is a bad encoding there."""
+    from agent.sinks.sql.schema import lmod_tracking
+    create = lmod_tracking("mysql", "log_data").create[0].replace("CHARACTER SET utf8mb4", "CHARACTER SET utf8mb3")
+    mysql_db.query(create)
+    spool = Spool(tmp_path / "spool.db")
+    loads = [(f"u{i}", str(i), f"pkg/{i}", "/p.lua", "node", 1682407234.0 + i) for i in range(50)]
+    loads[7] = ("\U0001F600user", "7", "pkg/7", "/p.lua", "node", 1682407241.0)
+    lines = lmod_lines(loads)
+    _spool_lines(spool, lines)
+    sink = sink_for(mysql_db)
+    drain = Drain(Config(name="db", type="sql", url=mysql_db.url, batch_records=50), sink, spool,
+                  threading.Event(), backoff=Backoff(1.0, 1.0, rand=lambda: 0.0))
+    while drain.step():
+        pass
+    sink.close()
+    assert mysql_db.query("SELECT COUNT(*) FROM log_data") == [(49,)]
+    dead = list(dead_letters.select(spool.db))
+    assert [d.record_id for d in dead] == [orjson.loads(lines[7])["id"]]
+    assert "1366" in dead[0].reason and "Incorrect string value" in dead[0].reason, dead[0].reason
