@@ -21,6 +21,7 @@ from agent.pipeline import file_sources
 from agent.signals import SignalFlags
 from agent.sources.file import FileSource
 from agent.units import format_size
+from spool.db import BUSY_TIMEOUT_MS
 from spool import InstanceLock, Spool, SpoolBusy, SpoolError, SpoolFull, checkpoints, chunks
 
 log = logging.getLogger("logspool.daemon")
@@ -37,6 +38,7 @@ class Daemon:
         self._quiet = RateLimit(30.0)
         self.paused_reason: Optional[str] = None
         self._last_prune = 0.0
+        self._busy_since: Optional[float] = None   # wall time the spool was first found locked
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
@@ -135,6 +137,8 @@ class Daemon:
                 self._pause(spool, str(exc))
                 continue
             except SpoolBusy as exc:
+                if self._busy_since is None:
+                    self._busy_since = time.time() - BUSY_TIMEOUT_MS / 1000
                 if self._quiet.allow("busy"):
                     log.warning("Spool busy; will retry.", extra={"source": source.name, "error": str(exc)})
                 continue
@@ -149,7 +153,26 @@ class Daemon:
                 self.signals.sleep(1.0)
                 continue
             moved = moved or result.bytes > 0
+            if self._busy_since is not None:
+                self._busy_over(spool)
         return moved
+
+    def _busy_over(self, spool: Spool) -> None:
+        """A step succeeded after SpoolBusy: say in `status` (and the log) how long it lasted.
+
+        While the lock is held nothing can be written to the spool, `status` included; the
+        episode is published once it is over, so an operator sees that it happened.
+        """
+        since, self._busy_since = self._busy_since, None
+        assert since is not None
+        took = time.time() - since
+        text = (f"spool was locked by another process for about {took:.0f} s until "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime())}; retried, nothing lost")
+        log.warning("Spool lock released; reading again.", extra={"locked_s": round(took, 1)})
+        try:
+            spool.set_state("busy", text)
+        except SpoolError:
+            self._busy_since = since
 
     def _spool_full(self, spool: Spool) -> bool:
         if self.signals.stop:

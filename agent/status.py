@@ -51,6 +51,7 @@ def collect(config: Config, spool: Spool) -> dict[str, Any]:
         "paused": "paused" in state,
         "pause_reason": state.get("paused"),
         "spool_bytes": spool.used_bytes(),
+        "last_busy": state.get("busy"),
         "sources": sources,
         "sinks": sinks,
         "dead_letters": dead_letters.count(db),
@@ -62,6 +63,8 @@ def render(status: dict[str, Any]) -> str:
     from agent.units import format_size
     out = [f"spool {status['spool']} ({format_size(status['spool_bytes'])})"
            + (f"  PAUSED: {status['pause_reason']}" if status["paused"] else "")]
+    if status.get("last_busy"):
+        out.append(f"last busy: {status['last_busy']}")
     for src in status["sources"]:
         out.append(f"source {src['name']}: {len(src['files'])} file(s)")
         for f in src["files"]:
