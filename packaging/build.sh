@@ -311,8 +311,8 @@ else
     fail "daemon: $why"; show "$SMOKE/daemon.err"
 fi
 
-# 9. logrotate.example's copytruncate stanza, run by the real logrotate with its paths
-#    pointed here (only that stanza: the other one's postrotate would HUP this host's rsyslog)
+# 9. packaging/logrotate/gridftp-transfer (copytruncate + the prerotate hook), run by the real
+#    logrotate with its paths pointed here
 LOGROTATE=$(command -v logrotate || echo /usr/sbin/logrotate)
 if [ -x "$LOGROTATE" ]; then
     R=$SMOKE/logrotate
@@ -337,22 +337,21 @@ EOF
     run lr-first run --once --config "$R/agent.toml"   # the agent has read the 11 lines ...
     echo "DATE=20190731090000.000000 HOST=dtn11.nersc.gov PROG=globus-gridftp-server NL.EVNT=FTP_INFO unread=1" \
         >> "$R/log/gridftp-transfer.log"                # ... but not this one when logrotate runs
-    awk '/^\/var\/log\/gridftp-transfer\.log \{/,/^\}/' "$ROOT/packaging/logrotate.example" \
-        | sed -e "s#/var/log/#$R/log/#g" -e "s#/var/lib/logspool/tmp#$R/tmp#g" \
+    sed -e "s#/var/log/#$R/log/#g" -e "s#/var/lib/logspool/tmp#$R/tmp#g" \
               -e "s#/usr/local/bin/logspool#$BIN#g" -e "s#/etc/logspool/agent.toml#$R/agent.toml#g" \
-        > "$R/logrotate.conf"
+        "$ROOT/packaging/logrotate/gridftp-transfer" > "$R/logrotate.conf"
     lr_rc=0
     "$LOGROTATE" -f -s "$R/logrotate.state" "$R/logrotate.conf" >"$SMOKE/logrotate.out" 2>&1 || lr_rc=$?
     run lr-after run --once --config "$R/agent.toml"
     if [ "$lr_rc" = 0 ] && [ -f "$R/log/gridftp-transfer.log.1" ] && [ ! -s "$R/log/gridftp-transfer.log" ] \
             && [ "$rc" = 0 ] && [ "$(lines "$R/out.ndjson")" = $((EXAMPLE_RECORDS + 1)) ]; then
-        ok "logrotate.example (copytruncate + prerotate hook): rotated, $((EXAMPLE_RECORDS + 1)) records delivered once"
+        ok "logrotate/gridftp-transfer (copytruncate + prerotate hook): rotated, $((EXAMPLE_RECORDS + 1)) records delivered once"
     else
-        fail "logrotate.example: logrotate exit $lr_rc, run exit $rc, $(lines "$R/out.ndjson") records"
+        fail "logrotate/gridftp-transfer: logrotate exit $lr_rc, run exit $rc, $(lines "$R/out.ndjson") records"
         show "$SMOKE/logrotate.out" "$SMOKE/lr-after.err"
     fi
 else
-    echo "  skip  logrotate.example (no logrotate here)"
+    echo "  skip  logrotate/gridftp-transfer (no logrotate here)"
 fi
 
 # ---------------------------------------------------------------- figures
