@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""Chaos harness: does every written line arrive, under one record id, whatever happens meanwhile?
+
+Each trial builds a fresh site (benchmarks/chaos_site.py): four logs written at a fixed
+rate and rotated with the real logrotate (create + compress + delaycompress, dateext,
+copytruncate behind the `logspool prerotate` hook) and by LSF-style renames. Meanwhile
+the real `logspool run` is SIGKILLed (its process group) at random moments, while the
+endpoint holds one of its requests, and while the prerotate hook runs (sometimes the hook
+is killed too), and restarted; the endpoint (tests/doubles/chaos_receiver.py) refuses
+connections for a while, resets requests mid-body, answers 500, 429 with Retry-After, or
+slower than the sink's timeout. Then writing stops, the faults stop, the agent drains,
+and the records received are compared with the lines written:
+
+- lost: a written line that never arrived (must be 0);
+- split: a line that arrived under more than one record id (must be 0: an idempotent
+  sink could not absorb it);
+- duplicate deliveries: deliveries of a record id beyond its first (reported; allowed);
+- mangled/strays: a record whose message is not exactly a written line (must be 0).
+
+    python benchmarks/chaos.py --trials 200 --seed 1
+    python benchmarks/chaos.py --trials 1 --seed 1 --first 17 --keep   # rerun trial 17, keep its dir
+
+Exits 1 if any trial lost a line, split one, mangled one or failed to drain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+from chaos_site import Site, source_name  # noqa: E402
+
+from tests.doubles.chaos_receiver import ChaosReceiver  # noqa: E402
+from tests.e2e.conftest import Agent, logspool_command, wait_until, write_config  # noqa: E402
+
+TOKEN = re.compile(r"SEQ=\d+-[a-z]+-\d{7}")
+
+
+@dataclass
+class Settings:
+    """One trial's shape; the defaults are the benchmark's, CI passes a shorter `write_seconds`."""
+
+    write_seconds: float = 4.0
+    drain_timeout: float = 60.0
+    fault_rate: float = 0.25
+    sink_timeout: str = "1s"
+    slow_seconds: float = 1.5
+    batch_records: int = 200
+
+
+@dataclass
+class TrialResult:
+    trial: int
+    seed: int
+    written: int = 0
+    lost: int = 0
+    split: int = 0
+    mangled: int = 0
+    deliveries: int = 0
+    duplicates: int = 0
+    drained: bool = False
+    kills: dict[str, int] = field(default_factory=dict)
+    rotations: dict[str, int] = field(default_factory=dict)
+    faults: dict[str, int] = field(default_factory=dict)
+    wall: float = 0.0
+    examples: list[str] = field(default_factory=list)
+    site: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.drained and self.lost == 0 and self.split == 0 and self.mangled == 0
+
+    def line(self) -> str:
+        k = ", ".join(f"{n} {v}" for n, v in sorted(self.kills.items()))
+        r = ", ".join(f"{n} {v}" for n, v in sorted(self.rotations.items()))
+        f = ", ".join(f"{n} {v}" for n, v in sorted(self.faults.items()))
+        return (f"trial {self.trial:3d} seed {self.seed}: {'ok  ' if self.ok else 'FAIL'} written {self.written} "
+                f"lost {self.lost} split {self.split} mangled {self.mangled} duplicates {self.duplicates} "
+                f"| kills {sum(self.kills.values())} ({k}) | rotations {r} | faults {f} | {self.wall:.1f}s"
+                + (f"\n    {'; '.join(self.examples)}\n    site kept: {self.site}" if not self.ok else ""))
+
+
+class Crasher:
+    """Starts `logspool run` and SIGKILLs its process group; one lock so kills and restarts never race."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.lock = threading.Lock()
+        self.kills: Counter[str] = Counter()
+
+    def ensure_running(self) -> None:
+        with self.lock:
+            if not self.agent.alive():
+                self.agent.start()
+
+    def kill(self, kind: str) -> None:
+        with self.lock:
+            if self.agent.alive():
+                self.agent.kill9()
+                self.kills[kind] += 1
+
+
+def build_site(root: Path, trial: int, rnd: random.Random, rx: ChaosReceiver, s: Settings,
+               crasher_box: list[Crasher]) -> tuple[Site, Agent]:
+    config, spool = root / "agent.toml", root / "spool.db"
+
+    def on_hook(pid: int) -> None:
+        """While the prerotate hook runs: kill the daemon, and sometimes the hook itself."""
+        time.sleep(rnd.uniform(0.0, 0.4))
+        crasher_box[0].kill("during prerotate")
+        if rnd.random() < 0.3:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                crasher_box[0].kills["prerotate hook itself"] += 1
+            except ProcessLookupError:
+                pass
+
+    site = Site(root, trial, random.Random(rnd.random()), spool, config, logspool_command(), on_hook=on_hook)
+    write_config(
+        config,
+        {"spool": str(spool), "host": "chaos", "log_level": "info", "poll_interval": "100ms"},
+        [{"name": name, "type": "file", "paths": [glob], "format": "lines", "sinks": ["rx"]}
+         for name, glob in site.globs().items()],
+        [{"name": "rx", "type": "http", "url": rx.url, "timeout": s.sink_timeout,
+          "batch_records": s.batch_records, "retry": {"initial": "50ms", "max": "1s"}}])
+    return site, Agent(root, config, spool, site.logs_dir / "app.log")
+
+
+def chaos_loop(crasher: Crasher, rx: ChaosReceiver, rnd: random.Random, until: float) -> None:
+    """Run, kill, restart until `until`: at a random moment, or while the endpoint holds a request."""
+    while time.monotonic() < until:
+        crasher.ensure_running()
+        if rnd.random() < 0.4:
+            rx.hold()
+            if rx.held.wait(min(3.0, max(0.0, until - time.monotonic()))):
+                time.sleep(rnd.uniform(0.0, 0.2))
+                crasher.kill("while the endpoint holds a request")
+            rx.release(accept=rnd.random() < 0.5)  # stored or not: the replay decides nothing else
+        else:
+            time.sleep(rnd.uniform(0.1, 1.2))
+            crasher.kill("at a random moment")
+        time.sleep(rnd.uniform(0.0, 0.4))
+
+
+def outage_loop(rx: ChaosReceiver, rnd: random.Random, stop: threading.Event) -> None:
+    """Now and then the endpoint is down: connections are refused for a while."""
+    while not stop.wait(rnd.uniform(0.5, 2.0)):
+        if rnd.random() < 0.5:
+            rx.stop()
+            rx.faults["refused (down)"] += 1
+            stop.wait(rnd.uniform(0.2, 1.2))
+            rx.start()
+
+
+def compare(result: TrialResult, written: dict[str, str], rx: ChaosReceiver) -> None:
+    """Fill lost/split/mangled/duplicates from what the receiver accepted."""
+    ids_of: dict[str, set[str]] = {}
+    for rid, rec in rx.records().items():
+        message = str((rec.get("data") or {}).get("message", "")).rstrip("\n")
+        m = TOKEN.search(message)
+        if m is None or written.get(m.group(0)) != message:
+            result.mangled += 1
+            result.examples.append(f"record {rid} is no written line: {message[:120]!r}")
+            continue
+        ids_of.setdefault(m.group(0), set()).add(rid)
+    lost = sorted(set(written) - ids_of.keys())
+    split = {t: ids for t, ids in ids_of.items() if len(ids) > 1}
+    result.lost, result.split = len(lost), len(split)
+    if lost:
+        result.examples.append(f"lost e.g. {lost[:5]}")
+    if split:
+        result.examples.append(f"split e.g. {sorted(split.items())[:2]}")
+    counts = rx.id_counts()
+    result.deliveries = sum(counts.values())
+    result.duplicates = result.deliveries - len(counts)
+
+
+def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None, keep: bool = False) -> TrialResult:
+    """One trial in a fresh directory under `workdir` (removed unless it failed or `keep`)."""
+    s = s or Settings()
+    trial_seed = seed * 100_003 + trial
+    rnd = random.Random(trial_seed)
+    result = TrialResult(trial, trial_seed)
+    root = workdir / f"trial-{trial_seed}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    started = time.monotonic()
+    rx = ChaosReceiver(seed=rnd.randrange(1 << 30), fault_rate=s.fault_rate, slow_seconds=s.slow_seconds)
+    box: list[Crasher] = []
+    site, agent = build_site(root, trial, rnd, rx, s, box)
+    crasher = Crasher(agent)
+    box.append(crasher)
+    stop_outages = threading.Event()
+    outages = threading.Thread(target=outage_loop, args=(rx, random.Random(rnd.random()), stop_outages), daemon=True)
+    try:
+        site.start()
+        outages.start()
+        chaos_loop(crasher, rx, random.Random(rnd.random()), time.monotonic() + s.write_seconds)
+        site.stop()
+        stop_outages.set()
+        outages.join()
+        rx.calm()
+        crasher.ensure_running()
+        written = site.written()
+        result.written = len(written)
+        want = set(written)
+        result.drained = wait_until(lambda: received_tokens(rx) >= want, s.drain_timeout, step=0.2)
+        time.sleep(0.3)  # a late duplicate would land now
+        compare(result, written, rx)
+        if not result.drained:
+            result.examples.append(f"not drained in {s.drain_timeout}s: {agent.output_tail(1500)!r}")
+    finally:
+        crasher.kill("end of trial")
+        crasher.kills["end of trial"] -= 1
+        stop_outages.set()
+        rx.stop()
+    result.kills = {k: v for k, v in crasher.kills.items() if v}
+    result.rotations = dict(site.rotations)
+    result.faults = dict(rx.faults)
+    result.wall = time.monotonic() - started
+    result.site = str(root)
+    if result.ok and not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def received_tokens(rx: ChaosReceiver) -> set[str]:
+    out = set()
+    for rec in rx.records().values():
+        m = TOKEN.search(str((rec.get("data") or {}).get("message", "")))
+        if m:
+            out.add(m.group(0))
+    return out
+
+
+def summary(results: list[TrialResult], wall: float) -> dict[str, Any]:
+    def total(key: str) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for r in results:
+            c.update(getattr(r, key))
+        return dict(sorted(c.items()))
+    return {
+        "trials": len(results), "failed_trials": sum(not r.ok for r in results),
+        "lines_written": sum(r.written for r in results), "lost": sum(r.lost for r in results),
+        "lines_under_several_ids": sum(r.split for r in results), "mangled": sum(r.mangled for r in results),
+        "deliveries": sum(r.deliveries for r in results), "duplicate_deliveries": sum(r.duplicates for r in results),
+        "not_drained": sum(not r.drained for r in results),
+        "kills": sum(sum(r.kills.values()) for r in results), "kills_by_kind": total("kills"),
+        "rotations": total("rotations"), "faults": total("faults"),
+        "wall_s": round(wall, 1),
+    }
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--first", type=int, default=0, help="number of the first trial (to rerun one)")
+    p.add_argument("--seconds", type=float, default=Settings.write_seconds, help="writing time per trial")
+    p.add_argument("--workdir", type=Path, help="where trial directories go (default: a temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep every trial's directory")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    a = p.parse_args(argv)
+    workdir = a.workdir or Path(tempfile.mkdtemp(prefix="logspool-chaos-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(write_seconds=a.seconds)
+    started = time.monotonic()
+    results = []
+    for trial in range(a.first, a.first + a.trials):
+        r = run_trial(trial, a.seed, workdir, settings, keep=a.keep)
+        results.append(r)
+        print(r.line(), flush=True)
+        if not r.ok:
+            print(f"    rerun: python benchmarks/chaos.py --trials 1 --seed {a.seed} --first {trial} --keep",
+                  flush=True)
+    s = summary(results, time.monotonic() - started)
+    if a.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print(f"\n{s['trials']} trials, {s['lines_written']} lines written, lost {s['lost']}, "
+              f"lines under >1 id {s['lines_under_several_ids']}, mangled {s['mangled']}, "
+              f"duplicate deliveries {s['duplicate_deliveries']} (of {s['deliveries']}), "
+              f"not drained {s['not_drained']}, kills {s['kills']} {s['kills_by_kind']}, "
+              f"rotations {s['rotations']}, faults {s['faults']}, wall {s['wall_s']}s")
+    if not a.workdir and not any(not r.ok for r in results) and not a.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if s["failed_trials"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
