@@ -57,10 +57,10 @@ class Settings:
 
     write_seconds: float = 4.0
     drain_timeout: float = 60.0
-    fault_rate: float = 0.25
+    fault_rate: float = 0.3
     sink_timeout: str = "1s"
     slow_seconds: float = 1.5
-    batch_records: int = 200
+    batch_records: int = 50
 
 
 @dataclass
@@ -71,6 +71,7 @@ class TrialResult:
     lost: int = 0
     split: int = 0
     mangled: int = 0
+    requests: int = 0
     deliveries: int = 0
     duplicates: int = 0
     drained: bool = False
@@ -91,6 +92,7 @@ class TrialResult:
         f = ", ".join(f"{n} {v}" for n, v in sorted(self.faults.items()))
         return (f"trial {self.trial:3d} seed {self.seed}: {'ok  ' if self.ok else 'FAIL'} written {self.written} "
                 f"lost {self.lost} split {self.split} mangled {self.mangled} duplicates {self.duplicates} "
+                f"requests {self.requests} "
                 f"| kills {sum(self.kills.values())} ({k}) | rotations {r} | faults {f} | {self.wall:.1f}s"
                 + (f"\n    {'; '.join(self.examples)}\n    site kept: {self.site}" if not self.ok else ""))
 
@@ -152,7 +154,7 @@ def chaos_loop(crasher: Crasher, rx: ChaosReceiver, rnd: random.Random, until: f
                 crasher.kill("while the endpoint holds a request")
             rx.release(accept=rnd.random() < 0.5)  # stored or not: the replay decides nothing else
         else:
-            time.sleep(rnd.uniform(0.1, 1.2))
+            time.sleep(rnd.uniform(0.1, 2.0))  # startup takes ~0.6 s: some kills land there
             crasher.kill("at a random moment")
         time.sleep(rnd.uniform(0.0, 0.4))
 
@@ -187,6 +189,7 @@ def compare(result: TrialResult, written: dict[str, str], rx: ChaosReceiver) -> 
         result.examples.append(f"split e.g. {sorted(split.items())[:2]}")
     counts = rx.id_counts()
     result.deliveries = sum(counts.values())
+    result.requests = len(rx.requests())
     result.duplicates = result.deliveries - len(counts)
 
 

@@ -134,8 +134,9 @@ class Site:
                 (root / f"{name}.logrotate").write_text(
                     f"{self.logs_dir / name} {{\n{directives.format(hook=hook)}\n}}\n")
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._guard(self._write_loop), daemon=True),
-                         threading.Thread(target=self._guard(self._rotate_loop), daemon=True)]
+        self._threads = [threading.Thread(target=self._guard(self._rotate_loop), daemon=True)] + [
+            threading.Thread(target=self._guard(self._write_loop), args=(f, random.Random(rnd.random())), daemon=True)
+            for f in self.files.values()]  # one writer each: a log held still for copytruncate holds no other
         self.errors: list[BaseException] = []
 
     def globs(self) -> dict[str, str]:
@@ -163,19 +164,17 @@ class Site:
         if self.errors:
             raise self.errors[0]
 
-    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
+    def _guard(self, loop: Callable[..., None]) -> Callable[..., None]:
+        def run(*args: object) -> None:
             try:
-                loop()
+                loop(*args)
             except BaseException as e:  # surfaced by stop()
                 self.errors.append(e)
         return run
 
-    def _write_loop(self) -> None:
-        rnd = random.Random(self.rnd.random())
+    def _write_loop(self, f: LogFile, rnd: random.Random) -> None:
         while not self._stop.is_set():
-            for f in self.files.values():
-                f.write(rnd.randint(*self.burst))
+            f.write(rnd.randint(*self.burst))
             time.sleep(self.tick)
 
     def _rotate_loop(self) -> None:

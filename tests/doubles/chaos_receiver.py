@@ -101,6 +101,12 @@ class ChaosReceiver(HttpReceiver):
         outer = self
 
         class Handler(base):  # type: ignore[valid-type, misc]
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except OSError:
+                    pass  # the agent was killed mid-request, or a reset of ours: not news
+
             def do_POST(self) -> None:
                 """With some chance, read half the body and reset: the request never completed."""
                 length = int(self.headers.get("Content-Length") or 0)
