@@ -27,6 +27,7 @@ from spool import InstanceLock, Spool, SpoolBusy, SpoolError, SpoolFull, checkpo
 log = logging.getLogger("logspool.daemon")
 
 PRUNE_EVERY = 600.0
+FULL_RETRY = 5.0         # a full filesystem: seconds between attempts to read one more block
 BLOCKS_PER_TURN = 16     # per file per turn, so one busy file cannot starve the others
 
 
@@ -39,6 +40,8 @@ class Daemon:
         self.paused_reason: Optional[str] = None
         self._last_prune = 0.0
         self._busy_since: Optional[float] = None   # wall time the spool was first found locked
+        self._full_until = 0.0      # monotonic: the filesystem is full, no read attempt before this
+        self._unpublished = False   # the pause reason could not be written to the spool yet
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
@@ -134,7 +137,10 @@ class Daemon:
             try:
                 result = source.step(BLOCKS_PER_TURN, paused=lambda: self._spool_full(spool))
             except SpoolFull as exc:
+                # Stays paused until an attempt FULL_RETRY later succeeds: resuming on the next
+                # poll logged a pause and a resume ten times a second and kept `status` blank.
                 self._pause(spool, str(exc))
+                self._full_until = time.monotonic() + FULL_RETRY
                 continue
             except SpoolBusy as exc:
                 if self._busy_since is None:
@@ -177,6 +183,13 @@ class Daemon:
     def _spool_full(self, spool: Spool) -> bool:
         if self.signals.stop:
             return True
+        if self._full_until:
+            if time.monotonic() < self._full_until:
+                return True
+            self._full_until = 0.0   # try a block; another SpoolFull pauses again, quietly
+            if self._unpublished:
+                self._publish(spool)
+            return False
         used = spool.used_bytes()
         cap = self.config.agent.spool_max_bytes
         if used >= cap:
@@ -195,10 +208,15 @@ class Daemon:
             log.warning("Reading paused.", extra={"reason": reason})
         else:
             log.info("Reading resumed.")
+        self._publish(spool)
+
+    def _publish(self, spool: Spool) -> None:
+        """Write the pause reason for `status`; on a full filesystem that may fail: retried."""
         try:
-            spool.set_state("paused", reason)
+            spool.set_state("paused", self.paused_reason)
+            self._unpublished = False
         except SpoolError:
-            pass
+            self._unpublished = True
 
     def _delivered(self, spool: Spool) -> bool:
         """Everything spooled was delivered, or its sink is stopped (misconfigured)."""

@@ -46,16 +46,35 @@ def collect(config: Config, spool: Spool) -> dict[str, Any]:
             "attempts": b.attempts,
             "state": stopped if stopped else ("retrying" if b.attempts else ("sending" if b.records else "idle")),
         })
+    reason = state.get("paused") or _full_filesystem(config)
     return {
         "spool": str(config.agent.spool),
-        "paused": "paused" in state,
-        "pause_reason": state.get("paused"),
+        "paused": reason is not None,
+        "pause_reason": reason,
         "spool_bytes": spool.used_bytes(),
         "last_busy": state.get("busy"),
         "sources": sources,
         "sinks": sinks,
         "dead_letters": dead_letters.count(db),
     }
+
+
+#: Less free space than this on the spool's filesystem: reading cannot go on.
+FULL_BELOW = 1 << 20
+
+
+def _full_filesystem(config: Config) -> str | None:
+    """A full filesystem also stops the daemon from writing why it paused: say it from here."""
+    from agent.units import format_size
+    try:
+        st = os.statvfs(config.agent.spool.parent)
+    except OSError:
+        return None
+    free = st.f_bavail * st.f_frsize
+    if free >= FULL_BELOW:
+        return None
+    return (f"the filesystem holding spool {config.agent.spool} is full ({format_size(free)} free); "
+            "reading paused until space returns")
 
 
 def render(status: dict[str, Any]) -> str:
