@@ -19,7 +19,7 @@ from typing import Any, Optional
 from tests.doubles.http_receiver import Answer, HttpReceiver, _abort
 
 #: Fault kinds a request may draw, with their weights.
-FAULTS = (("500", 3), ("429", 2), ("slow", 1), ("reset", 2))
+FAULTS: dict[str, float] = {"500": 3, "429": 2, "slow": 1, "reset": 2}
 
 
 class ChaosReceiver(HttpReceiver):
@@ -69,8 +69,7 @@ class ChaosReceiver(HttpReceiver):
         with self._draw_lock:
             if not self.faults_on or self.rnd.random() >= self.fault_rate:
                 return None
-            kinds, weights = zip(*FAULTS)
-            kind: str = self.rnd.choices(kinds, weights)[0]
+            kind = self.rnd.choices(list(FAULTS), list(FAULTS.values()))[0]
             self.faults[kind] += 1
             return kind
 
