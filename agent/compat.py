@@ -23,7 +23,7 @@ from pydantic import SecretStr, ValidationError
 from agent.backfill import backfill
 from agent.config import Config
 from agent.lsf_cluster import infer_cluster
-from agent.secret import resolve_secret
+from agent.secret import hide_in_cmdline, resolve_secret
 from agent.sources.identity import fingerprint, marker
 from spool import Spool, chunks
 from spool.checkpoints import Checkpoint, save
@@ -116,6 +116,7 @@ def secret_argument(value: str, warnings: list[str], argument: str = "KEY", warn
         except ValueError as exc:
             raise CompatError([f"{argument}: {exc}"]) from None
     warnings.append(warning)
+    hide_in_cmdline(value)  # from here on, and in the drain forked later, ps shows x's
     return SecretStr(value)
 
 

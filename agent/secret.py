@@ -61,3 +61,31 @@ def _validate(value: Any, handler: Any, info: ValidationInfo) -> SecretStr:
 
 
 Secret = Annotated[SecretStr, WrapValidator(_validate)]
+
+
+def hide_in_cmdline(secret: str) -> bool:
+    """Overwrite `secret` with "x"s in this process's command line, as `mysql -p` does.
+
+    The old importers take their key as an argument; logspool accepts it (a drop-in must),
+    but `ps` and /proc/<pid>/cmdline of this process and of every process forked from it
+    (the drain) would show it for the whole run. Linux keeps the command line in the
+    process's own memory between `arg_start` and `arg_end` (/proc/self/stat, fields 48-49);
+    a process may write its own memory through /proc/self/mem. The key stays visible for
+    the moment between exec and this call. Returns whether the command line held it.
+    """
+    if not secret:
+        return False
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # fields 48 and 49, counted from "state" = 3
+        with open("/proc/self/mem", "r+b", buffering=0) as mem:
+            mem.seek(start)
+            args = mem.read(end - start)
+            hidden = args.replace(secret.encode(), b"x" * len(secret.encode()))
+            if hidden == args:
+                return False
+            mem.seek(start)
+            mem.write(hidden)
+        return True
+    except (OSError, ValueError, IndexError):  # not Linux, or /proc not mounted: nothing to hide
+        return False

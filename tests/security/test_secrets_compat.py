@@ -1,0 +1,66 @@
+"""The old importers take their key on the command line (LavaFlow's KEY, esmond's -k): the
+key must not reach any other process's command line (the forked drain process shows its
+parent's), nor an output, a log or a spool file. The old clients had the same `ps` exposure;
+logspool warns about it, and overwrites the key in its own command line once it is read, as
+`mysql -p` does, so the drain forked after that point never carries it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import REPO, logspool_command
+from tests.security.leaks import SECRET, ArgvWatch, EchoServer, file_leaks, leaks
+
+pytestmark = pytest.mark.e2e
+
+SAMPLES = REPO / "tests" / "parsers" / "samples"
+ACCT = SAMPLES / "openlava-acct" / "xdmod_lsf9_accounting-logs.log"
+
+
+@pytest.fixture
+def echo() -> Any:
+    server = EchoServer()
+    yield server
+    server.stop()
+
+
+def _run(tmp_path: Path, args: list[str], stdin: bytes = b"") -> tuple[subprocess.CompletedProcess[str], dict[int, str]]:
+    env = dict(os.environ, HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    env.pop("LOGSPOOL_CONFIG", None)
+    proc = subprocess.Popen([*logspool_command(), "compat", *args], cwd=tmp_path, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watch = ArgvWatch(proc.pid)
+    try:
+        out, err = proc.communicate(stdin, timeout=60)
+    finally:
+        proc.kill()
+        seen = watch.stop()
+    children = {pid: line for pid, line in seen.items() if pid != proc.pid}
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode()), children
+
+
+def test_a_key_given_on_the_command_line_reaches_no_child_process_and_no_file(
+        tmp_path: Path, echo: EchoServer) -> None:
+    echo.status = 401  # the key is refused, and the refusal quotes it back
+    runs = [
+        ["lava-import-openlava", str(ACCT), echo.url + "/lavaflow", SECRET, "--cluster_name", "hpc1"],
+        ["esmond-ps-pipe", "-U", echo.url, "-u", "bwctl", "-k", SECRET],
+    ]
+    texts, argv = [], {}
+    for args in runs:
+        stdin = (SAMPLES / "bwctl-iperf3" / "synthetic-third-party-tcp-2streams-gmt.txt").read_bytes() \
+            if args[0] == "esmond-ps-pipe" else b""
+        done, children = _run(tmp_path, args, stdin)
+        texts += [(f"{args[0]} stdout", done.stdout), (f"{args[0]} stderr", done.stderr)]
+        argv.update(children)
+        assert done.returncode != 0 and "401" in done.stderr, (args[0], done.returncode, done.stderr[-1500:])
+        assert children, f"{args[0]}: no drain process was seen"
+    assert echo.got_secret()  # the key was sent, so the answers echoed it
+    problems = leaks(texts) + [f"argv of child {pid}: {line}" for pid, line in argv.items() if SECRET in line]
+    problems += file_leaks(tmp_path, [])
+    assert problems == []
