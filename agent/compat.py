@@ -96,6 +96,18 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base / "logspool" / "compat"
 
 
+def private_state_dir(spool: Path, environ: Mapping[str, str] = os.environ) -> None:
+    """Create `logspool/compat` under the state directory owner-only (0700), whatever the umask:
+    the spools in it hold copies of the logs and the endpoint's answers. A spool elsewhere (a
+    throw-away temporary directory, already 0700) is left alone."""
+    base = state_dir(environ)
+    if spool.parent != base:
+        return
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for d in (base.parent, base):
+        os.chmod(d, 0o700)
+
+
 def spool_path(importer: str, log_file: str, url: str, environ: Mapping[str, str] = os.environ,
                qualifier: str = "") -> Path:
     """The spool of one (importer, log file, server[, qualifier]): stable across runs, independent

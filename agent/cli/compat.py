@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines:
             print(f"{name}: {line}", file=sys.stderr)
         return 2
+    compat.private_state_dir(plan.spool)
     for warning in plan.warnings:
         print(warning, file=sys.stderr)
     logs.setup(compat.LOG_LEVELS[command.log_level])

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         for line in exc.lines:
             print(f"{name}: {line}", file=sys.stderr)
         return 2
+    compat.private_state_dir(plan.spool)
     for warning in plan.warnings:
         print(warning, file=sys.stderr)
     logs.setup("debug" if command.verbose else "info",  # the old clients logged at INFO
