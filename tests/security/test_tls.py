@@ -47,7 +47,7 @@ def _tls(double: Any, certificate: tuple[Path, Path]) -> str:
 
 @pytest.fixture
 def doubles(certificate: tuple[Path, Path]) -> Iterator[dict[str, Any]]:
-    made = {"rx": HttpReceiver(), "lava": LavaFlowServer(keys=("lava-key",)),
+    made: dict[str, Any] = {"rx": HttpReceiver(), "lava": LavaFlowServer(keys=("lava-key",)),
             "esm": EsmondServer(tokens={"esm-key": "logspool"}), "ps": PerfsonarArchive()}
     yield made
     for d in made.values():
