@@ -73,6 +73,7 @@ class TrialResult:
     split: int = 0
     mangled: int = 0
     requests: int = 0
+    lines_during_hook: int = 0
     deliveries: int = 0
     duplicates: int = 0
     drained: bool = False
@@ -95,7 +96,8 @@ class TrialResult:
         return (f"trial {self.trial:3d} seed {self.seed}: {'ok  ' if self.ok else 'FAIL'} written {self.written} "
                 f"lost {self.lost} split {self.split} mangled {self.mangled} duplicates {self.duplicates} "
                 f"requests {self.requests} "
-                f"| kills {sum(self.kills.values())} ({k}) | rotations {r} | faults {f} | {self.wall:.1f}s"
+                f"| kills {sum(self.kills.values())} ({k}) | rotations {r} ({self.lines_during_hook} lines written "
+                f"during prerotate hooks) | faults {f} | {self.wall:.1f}s"
                 + (f" | {self.tracebacks} tracebacks in the agent's output" if self.tracebacks else "")
                 + (f"\n    {'; '.join(self.examples)}\n    site kept: {self.site}" if not self.ok else ""))
 
@@ -260,6 +262,7 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
     result.kills = dict(crasher.kills)
     result.tracebacks = agent.output_tail(1 << 30).count("Traceback")
     result.rotations = dict(site.rotations)
+    result.lines_during_hook = site.lines_during_hook
     result.faults = dict(rx.faults)
     result.wall = time.monotonic() - started
     result.site = str(root)
@@ -291,7 +294,8 @@ def summary(results: list[TrialResult], wall: float) -> dict[str, Any]:
         "not_drained": sum(not r.drained for r in results),
         "agent_tracebacks": sum(r.tracebacks for r in results),
         "kills": sum(sum(r.kills.values()) for r in results), "kills_by_kind": total("kills"),
-        "rotations": total("rotations"), "faults": total("faults"),
+        "rotations": total("rotations"), "lines_during_hook": sum(r.lines_during_hook for r in results),
+        "faults": total("faults"),
         "wall_s": round(wall, 1),
     }
 
@@ -306,6 +310,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep every trial's directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     a = p.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so run_trial's cleanup kills the agent it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="logspool-chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
     settings = Settings(write_seconds=a.seconds)
@@ -326,7 +332,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               f"lines under >1 id {s['lines_under_several_ids']}, mangled {s['mangled']}, "
               f"duplicate deliveries {s['duplicate_deliveries']} (of {s['deliveries']}), "
               f"not drained {s['not_drained']}, agent tracebacks {s['agent_tracebacks']}, kills {s['kills']} {s['kills_by_kind']}, "
-              f"rotations {s['rotations']}, faults {s['faults']}, wall {s['wall_s']}s")
+              f"rotations {s['rotations']} ({s['lines_during_hook']} lines written during prerotate hooks), faults {s['faults']}, wall {s['wall_s']}s")
     if not a.workdir and not any(not r.ok for r in results) and not a.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if s["failed_trials"] == 0 else 1

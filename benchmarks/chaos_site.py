@@ -5,8 +5,10 @@ the receiver gets maps back to exactly one written line. The writers behave as s
 do: `app.log` and `web.log` keep their file open across a logrotate `create` rename and
 reopen afterwards (lines written in between land in the renamed generation, which the agent
 must finish through its handle); `svc.log` is rotated by `copytruncate` behind the
-`logspool prerotate` hook and is held still while logrotate copies and truncates, because
-lines written in that window are lost to everyone (packaging/logrotate.example says so);
+`logspool prerotate` hook: its writer goes on while the hook runs (those lines are in the
+copy, past the offset the hook committed, and must be read from it) and is held still
+only from the hook's end until logrotate has copied and truncated, because lines written
+in that window are lost to everyone (packaging/logrotate.example says so);
 `lsb.events` is renamed down a chain lsb.events -> .1 -> .2 ... by the writer itself, as
 LSF's mbatchd does.
 
@@ -124,10 +126,16 @@ class Site:
         self.on_hook = on_hook
         self.files = {name: LogFile(self.logs_dir / name, trial) for name in FILES}
         self.rotations: Counter[str] = Counter()
-        self.hook_pid = root / "hook.pid"
+        self.lines_during_hook = 0  # svc.log lines written while `logspool prerotate` ran: only the copy has them
+        self.hook_pid, self.hook_done, self.hook_go = root / "hook.pid", root / "hook.done", root / "hook.go"
         hook = root / "prerotate.sh"
-        hook.write_text("#!/bin/sh\necho $$ > " + shlex.quote(str(self.hook_pid)) + "\nexec "
-                        + shlex.join(logspool) + " prerotate \"$1\" --config " + shlex.quote(str(config)) + "\n")
+        q = shlex.quote
+        # the hook runs `logspool prerotate` (its pid published, so it can be killed), then says so
+        # and waits for the harness to hold the writer still before logrotate copies
+        hook.write_text(
+            f"#!/bin/sh\n{shlex.join(logspool)} prerotate \"$1\" --config {q(str(config))} &\n"
+            f"echo $! > {q(str(self.hook_pid))}\nwait $! || exit $?\ntouch {q(str(self.hook_done))}\n"
+            f"while [ ! -e {q(str(self.hook_go))} ]; do sleep 0.01; done\n")
         hook.chmod(0o755)
         for name, (_, directives) in FILES.items():
             if directives:
@@ -200,10 +208,9 @@ class Site:
             self.rotations[mode] += 1
             return
         if mode == "copytruncate":
-            with f.lock:  # the writer is held still: copytruncate's copy-to-truncate window loses lines
-                ok = self._logrotate(name, watch_hook=rnd.random() < 0.5)
+            ok = self._logrotate(name, f, watch_hook=rnd.random() < 0.5)
         else:
-            ok = self._logrotate(name, watch_hook=False)  # the writer goes on, into the renamed file
+            ok = self._logrotate(name, None, watch_hook=False)  # the writer goes on, into the renamed file
             with f.lock:
                 f.reopen()
         f.last_rotation = time.time()
@@ -218,18 +225,36 @@ class Site:
                 return False
             time.sleep(0.05)
 
-    def _logrotate(self, name: str, watch_hook: bool) -> bool:
-        self.hook_pid.unlink(missing_ok=True)
+    def _logrotate(self, name: str, hold: Optional[LogFile], watch_hook: bool) -> bool:
+        """Run logrotate for `name`; with `hold`, hold that file's writer from the hook's end
+        until logrotate is done (the copy-to-truncate window); `watch_hook` hands the hook's
+        pid to `on_hook` while it runs."""
+        for p in (self.hook_pid, self.hook_done, self.hook_go):
+            p.unlink(missing_ok=True)
         proc = subprocess.Popen([LOGROTATE, "-f", "-s", str(self.root / "logrotate.state"),
                                  str(self.root / f"{name}.logrotate")],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if watch_hook and self.on_hook:
-            while proc.poll() is None and not self.hook_pid.exists():
-                time.sleep(0.005)
-            pid = self._hook_pid()
-            if pid and proc.poll() is None:
-                self.on_hook(pid)
-        out, _ = proc.communicate(timeout=120)
+        try:
+            if watch_hook and self.on_hook:
+                while proc.poll() is None and not self.hook_pid.exists():
+                    time.sleep(0.005)
+                pid = self._hook_pid()
+                if pid and proc.poll() is None:
+                    self.on_hook(pid)
+            if hold is not None:
+                first = hold.next
+                while proc.poll() is None and not self.hook_done.exists():
+                    time.sleep(0.005)
+                with hold.lock:
+                    self.lines_during_hook += hold.next - first
+                    self.hook_go.touch()
+                    out, _ = proc.communicate(timeout=120)
+            else:
+                out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         if proc.returncode != 0 and "prerotate" not in out:
             raise RuntimeError(f"logrotate {name} exited {proc.returncode}: {out}")
         return proc.returncode == 0
