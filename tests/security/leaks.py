@@ -20,7 +20,7 @@ SECRET = "s3cr3t-" + secrets.token_hex(8)
 
 
 class EchoServer:
-    """`status` decides every answer (200 stores the body); the answer's body echoes the headers."""
+    """`status` decides every answer (200 stores the body); the answer's body echoes the request."""
 
     def __init__(self, status: int = 200) -> None:
         self.status = status
@@ -37,7 +37,11 @@ class EchoServer:
                 status = owner.status
                 if status == 200:
                     owner.bodies.append(body)
-                echo = json.dumps({"error": "denied", "you_sent": dict(self.headers)}).encode()
+                # Credentials first, then the body's head (LavaFlow's key travels in it), then the rest:
+                # a sink cuts a quoted answer short, and the echo must not fall past the cut.
+                creds = {k: v for k, v in self.headers.items() if "auth" in k.lower() or "key" in k.lower()}
+                echo = json.dumps({"denied": creds, "body": body[:300].decode(errors="replace"),
+                                   "headers": dict(self.headers)}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(echo)))
