@@ -31,6 +31,19 @@ FULL_RETRY = 5.0         # a full filesystem: seconds between attempts to read o
 BLOCKS_PER_TURN = 16     # per file per turn, so one busy file cannot starve the others
 
 
+def _raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each source may hold MAX_OPEN handles, and
+    systemd's default soft limit is 1024."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass
+
+
 class Daemon:
     def __init__(self, config_path: Optional[Path], config: Config) -> None:
         self.config_path = config_path  # None: built in memory (`compat`), nothing to reload from
@@ -45,6 +58,7 @@ class Daemon:
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
+        _raise_fd_limit()
         lock = InstanceLock(self.config.agent.spool)
         lock.acquire()  # SpoolLocked goes to the CLI, which says who holds it
         self._lock = lock
@@ -114,12 +128,12 @@ class Daemon:
                     drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
                     drains.start()
                 moved = self._turn(spool, sources)
+                self._prune(spool)   # also while busy: a site that is never idle must prune too
                 if moved:
                     drains.notify()
                     continue
                 if once and all(s.drained() for s in sources) and self._delivered(spool):
                     return "stuck" if self._stuck(spool) else "done"
-                self._prune(spool)
                 self.signals.sleep(self.config.agent.poll_interval)
             return "stop"
         finally:
@@ -239,7 +253,8 @@ class Daemon:
 
     def _prune(self, spool: Spool) -> None:
         now = time.time()
-        if now - self._last_prune < PRUNE_EVERY:
+        # A short checkpoint_ttl is honoured: pruning at least twice per ttl.
+        if now - self._last_prune < min(PRUNE_EVERY, max(1.0, self.config.agent.checkpoint_ttl / 2)):
             return
         self._last_prune = now
         try:

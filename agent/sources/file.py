@@ -18,19 +18,16 @@ Rotation cases and what happens:
 """
 from __future__ import annotations
 
-import fnmatch
-import glob
 import logging
 import os
-import stat as stat_mod
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from agent.envelope import EnvelopeEncoder, file_record_id
-from agent.logs import RateLimit
 from agent.sources.file_config import Config as Config  # re-exported: `file.Config` is the public name
-from agent.sources.file_start import HistoryOffset, identify
+from agent.sources.file_discovery import MAX_OPEN as MAX_OPEN, Discovery, Tracked
+from agent.sources.file_start import HistoryOffset
 from agent.sources.identity import FINGERPRINT_BYTES, fingerprint, fingerprint_of_head, marker, verify
 from agent.sources.line_block import after_newlines, skip_to_newline
 from agent.sources.parse_worker import ParseWorker
@@ -39,22 +36,8 @@ from spool import Spool, checkpoints, chunks, dead_letters
 from spool.checkpoints import Checkpoint
 
 log = logging.getLogger("logspool.source.file")
-_quiet = RateLimit(30.0)
 
 READ_BLOCK = 4 << 20          # bytes read per file per step: bounds memory and lock time
-
-
-@dataclass
-class Tracked:
-    """A file this process follows: its checkpoint row and, while it may grow, an open handle."""
-
-    cp: Checkpoint
-    fd: Optional[int] = None
-    last_growth: float = 0.0
-    in_glob: bool = True
-    mtime_ns: int = 0   # when only the mtime moves, the content may have been rewritten in place
-
-
 @dataclass
 class StepResult:
     records: int = 0
@@ -63,7 +46,7 @@ class StepResult:
     errors: int = 0
 
 
-class FileSource:
+class FileSource(Discovery):
     """Follows one configured file source into one spool connection."""
 
     def __init__(self, config: Config, spool: Spool, encoder: EnvelopeEncoder, *,
@@ -86,87 +69,6 @@ class FileSource:
         self.tracked: dict[int, Tracked] = {}   # checkpoint id -> Tracked
         self.first_start = not spool.query("SELECT 1 FROM checkpoints WHERE source=? LIMIT 1", (self.name,))
 
-    # ---- discovery -------------------------------------------------------------------
-    def _matches(self) -> list[str]:
-        found: set[str] = set()
-        for pattern in self.patterns:
-            for path in glob.glob(pattern):
-                base = os.path.basename(path)
-                if not any(fnmatch.fnmatch(base, ex) for ex in self.config.exclude):
-                    found.add(path)
-        return sorted(found)
-
-    def discover(self) -> None:
-        """Match the glob's files to followed files and checkpoints; start new ones (no reading)."""
-        self._start(self._rescan())
-
-    def _rescan(self) -> list[tuple[str, os.stat_result]]:
-        """Follow renames of known files, mark those that left the glob; the files not followed yet."""
-        seen: set[int] = set()
-        by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
-        new: list[tuple[str, os.stat_result]] = []
-        for path in self._matches():
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if not stat_mod.S_ISREG(st.st_mode):
-                continue
-            t = by_inode.get((st.st_dev, st.st_ino))
-            if t is None:
-                new.append((path, st))
-                continue
-            if t.cp.path != path:
-                log.info("File was renamed; following it.", extra={"source": self.name, "from": t.cp.path, "to": path})
-                t.cp.path = path
-            t.in_glob = True
-            seen.add(id(t))
-        for t in self.tracked.values():
-            if id(t) not in seen and t.in_glob:
-                t.in_glob = False
-                t.last_growth = self.clock()
-        return new
-
-    def _start(self, new: list[tuple[str, os.stat_result]]) -> None:
-        """Identify and open files not followed yet (a hard link to one already followed: once)."""
-        by_inode = {(t.cp.dev, t.cp.ino): t for t in self.tracked.values()}
-        for path, st in new:
-            if (st.st_dev, st.st_ino) in by_inode:
-                continue
-            t = self._adopt(path, st)
-            if t is not None:
-                by_inode[(st.st_dev, st.st_ino)] = t
-        self.first_start = False  # files that appear from now on are new: read them whole
-
-    def _open(self, path: str) -> Optional[int]:
-        try:
-            return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            if _quiet.allow(f"open:{path}"):
-                log.warning("Cannot open file; will retry (logged every 30 s).",
-                            extra={"source": self.name, "path": path, "error": exc.strerror})
-            return None
-
-    def _adopt(self, path: str, st: os.stat_result) -> Optional[Tracked]:
-        """A file not followed yet: resume its checkpoint, adopt a copy's, or start it."""
-        fd = self._open(path)
-        if fd is None:
-            return None
-        fst = os.fstat(fd)
-        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):  # replaced between stat and open
-            os.close(fd)
-            return None
-        previous_open = any(t.fd is not None and t.cp.path == path for t in self.tracked.values())
-        with self.spool.transaction() as db:
-            cp = identify(db, self.name, fd, path, fst, followed=self.tracked.keys(),
-                          read_from_end=self.first_start and self.config.read_from == "end",
-                          history_offset=self.history_offset, previous_open=previous_open)
-            checkpoints.save(db, cp)
-        assert cp.id is not None
-        t = Tracked(cp, fd, self.clock())
-        self.tracked[cp.id] = t
-        return t
-
     # ---- reading ---------------------------------------------------------------------
     def step(self, budget_blocks: int = 1 << 30, paused: Callable[[], bool] = lambda: False) -> StepResult:
         """One poll: read what the followed files gained, then start new files and read them.
@@ -185,6 +87,7 @@ class FileSource:
             self._read_all(result, budget_blocks, paused)
         for t in sorted(self.tracked.values(), key=lambda t: t.cp.id or 0):
             self._maybe_close(t, result)
+        self._limit_open()
         for cid in [cid for cid, t in self.tracked.items() if t.cp.state == "gone"]:
             del self.tracked[cid]
         return result
@@ -218,10 +121,12 @@ class FileSource:
         if t.fd is None:
             if not t.in_glob:
                 return False
-            try:
-                st = os.stat(t.cp.path)
-            except OSError:
-                return False
+            st, t.seen = t.seen, None   # the rescan's stat: a second one per closed file per poll cost as much
+            if st is None:
+                try:
+                    st = os.stat(t.cp.path)
+                except OSError:
+                    return False
             if (st.st_dev, st.st_ino) != (t.cp.dev, t.cp.ino):
                 return False
             if st.st_size == t.cp.offset and st.st_mtime_ns == t.mtime_ns:
@@ -344,6 +249,11 @@ class FileSource:
     def _maybe_close(self, t: Tracked, result: StepResult) -> None:
         """Release handles of idle files; finish files that left the glob and stopped growing."""
         if t.fd is None:
+            # Closed at its end, then deleted or moved out of the glob: nothing to read it by.
+            # Kept `active`, its row was never pruned: churn grew the checkpoint table forever.
+            if not t.in_glob and self.clock() - t.last_growth >= self.config.rotate_wait:
+                log.debug("A closed file left the glob; forgetting it.", extra={"source": self.name, "path": t.cp.path})
+                self._retire(t, "gone")
             return
         idle = self.clock() - t.last_growth
         if t.in_glob:
