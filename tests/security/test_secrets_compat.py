@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +65,21 @@ def test_a_key_given_on_the_command_line_reaches_no_child_process_and_no_file(
     problems = leaks(texts) + [f"argv of child {pid}: {line}" for pid, line in argv.items() if SECRET in line]
     problems += file_leaks(tmp_path, [])
     assert problems == []
+
+
+def test_hide_in_cmdline_overwrites_the_secret_for_the_process_and_what_it_forks_later() -> None:
+    code = ("import os, sys\n"
+            "from agent.secret import hide_in_cmdline\n"
+            "before = open('/proc/self/cmdline', 'rb').read()\n"
+            "found = hide_in_cmdline(sys.argv[1])\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    print(open('/proc/self/cmdline', 'rb').read().hex(), flush=True); os._exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(open('/proc/self/cmdline', 'rb').read().hex(), before.hex(), found)\n")
+    done = subprocess.run([sys.executable, "-c", code, SECRET, "--after"], capture_output=True, cwd=REPO, timeout=30)
+    hex_child, hex_parent, hex_before, found = done.stdout.decode().split()
+    child, parent, before = bytes.fromhex(hex_child), bytes.fromhex(hex_parent), bytes.fromhex(hex_before)
+    assert SECRET.encode() in before and found == "True"
+    assert SECRET.encode() not in child and SECRET.encode() not in parent
+    assert parent.split(b"\0")[-3:] == [b"x" * len(SECRET), b"--after", b""]  # same length, the rest intact
