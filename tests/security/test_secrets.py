@@ -62,6 +62,7 @@ class Site:
         self.agent.env["LS_SECRET"] = SECRET
         self.texts: list[tuple[str, str]] = []
         self.argv: dict[int, str] = {}
+        self.live_file_leaks: list[str] = []
 
     def cli(self, *args: str, stdin: str = "", timeout: float = 60, config: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a verb, watching its process tree's command lines while it runs."""
@@ -93,6 +94,8 @@ class Site:
             assert wait_until(lambda: self.agent.output.read_text().count("info Started.") > runs, 20), \
                 self.agent.output_tail()
             assert wait_until(until, timeout, step=0.2), self.agent.output_tail()
+            # The -wal and -shm exist only while the spool is open: read them before the daemon stops.
+            self.live_file_leaks += file_leaks(self.dir, [self.config, *self.key_files])
         finally:
             self.argv.update(watch.stop())
             assert self.agent.term() == 0, self.agent.output_tail()
@@ -164,7 +167,7 @@ def test_no_verb_and_no_failure_path_shows_the_secret(tmp_path: Path, echo: Echo
     assert quoted.count("***") >= 3, quoted[-3000:]
     problems = leaks(site.texts + [("logspool run output", run_log)])
     problems += [f"argv of pid {pid}: {line}" for pid, line in site.argv.items() if SECRET in line]
-    problems += file_leaks(tmp_path, [site.config, *site.key_files])
+    problems += file_leaks(tmp_path, [site.config, *site.key_files]) + site.live_file_leaks
     assert problems == []
     assert any("spool.db" in line or "logspool" in line for line in site.argv.values())  # the watch saw the trees
 
