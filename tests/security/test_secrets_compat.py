@@ -50,6 +50,8 @@ def test_a_key_given_on_the_command_line_reaches_no_child_process_and_no_file(
     echo.status = 401  # the key is refused, and the refusal quotes it back
     runs = [
         ["lava-import-openlava", str(ACCT), echo.url + "/lavaflow", SECRET, "--cluster_name", "hpc1"],
+        ["lava-import-univa82", "hpc1", str(SAMPLES / "uge-accounting" / "xdmod_uge_accounting-logs.log"),
+         echo.url + "/lavaflow", SECRET],
         ["esmond-ps-pipe", "-U", echo.url, "-u", "bwctl", "-k", SECRET],
     ]
     texts, argv = [], {}
