@@ -107,6 +107,9 @@ class Discovery:
         At most ADOPT_PER_STEP a step, identified in one transaction: one per file cost half
         a millisecond each, most of a first start on 50,000 files.
         """
+        if not new:
+            self.first_start = False
+            return
         seen = {(t.cp.dev, t.cp.ino) for t in self.tracked.values()}
         # Computed once, not per file: a scan over every tracked file per new one made
         # starting on 50,000 files quadratic (20,000 in the first minute, and slowing).
