@@ -293,8 +293,8 @@ def poll_cost(cfg: Path) -> float:
         "src = file_sources(c, Spool(Path(sys.argv[2])))[0]\n"
         "while True:\n"
         "    before = len(src.tracked)\n"
-        "    src.discover()\n"
-        "    if len(src.tracked) == before: break\n"
+        "    r = src.step(16)\n"
+        "    if len(src.tracked) == before and not r.bytes: break\n"
         "t = time.process_time()\n"
         "for _ in range(5): src.step(16, paused=lambda: True)\n"
         "print((time.process_time() - t) / 5)\n")
@@ -342,17 +342,21 @@ def files(args: argparse.Namespace, work: Path) -> int:
             p.unlink()
         for i in range(args.files + 1, args.files + 1 + len(victims)):
             (logs / f"f{i:06d}.log").write_text(f"2026-11-22T10:00:00Z SEQ={i:08d} one line\n")
-        end = time.monotonic() + 120
+        t1 = time.monotonic()
         rows = -1
-        while time.monotonic() < end:
+        while time.monotonic() < t1 + 120:
             db = sqlite3.connect(f"file:{work / 'spool.db'}?mode=ro", uri=True)
             rows = db.execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+            live = {p for (p,) in db.execute("SELECT path FROM checkpoints WHERE state IN ('active','rotated')")}
             db.close()
-            if rows == args.files:
+            st = status(cfg)
+            # settled: the new files followed, the deleted ones pruned, nothing left to send
+            if rows == args.files and live == {str(p) for p in logs.iterdir()} and st and \
+                    st["sinks"][0]["backlog_records"] == 0:
                 break
             time.sleep(2.0)
         r["checkpoint_rows_after_churn"] = rows
-        r["churn_settled_s"] = round(time.monotonic() - (end - 120), 1)
+        r["churn_settled_s"] = round(time.monotonic() - t1, 1)
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
