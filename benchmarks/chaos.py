@@ -322,8 +322,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         results.append(r)
         print(r.line(), flush=True)
         if not r.ok:
-            print(f"    rerun: python benchmarks/chaos.py --trials 1 --seed {a.seed} --first {trial} --keep",
-                  flush=True)
+            print(f"    rerun: python benchmarks/chaos.py --trials 1 --seed {a.seed} --first {trial} "
+                  f"--seconds {a.seconds} --keep", flush=True)
     s = summary(results, time.monotonic() - started)
     if a.json:
         print(json.dumps(s, indent=2))
