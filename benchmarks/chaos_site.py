@@ -214,7 +214,7 @@ class Site:
             with f.lock:
                 f.reopen()
         f.last_rotation = time.time()
-        self.rotations[mode if ok else f"{mode} failed (hook killed)"] += 1
+        self.rotations[mode if ok else f"{mode} refused by the prerotate hook (it was killed)"] += 1
 
     def _wait_read(self, f: LogFile, timeout: float = 1.5) -> bool:
         end = time.monotonic() + timeout
