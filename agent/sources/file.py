@@ -261,11 +261,23 @@ class FileSource(Discovery):
                 os.close(t.fd)  # reopened by path when it grows; keeps fds bounded with many files
                 t.fd = None
             return
-        if idle < self.config.rotate_wait:
+        if idle < self.config.rotate_wait or not self._only_partial_left(t):
             return
         self._flush_partial(t, result)
         log.info("Finished a file that left the glob.", extra={"source": self.name, "path": t.cp.path})
         self._retire(t, "gone")
+
+    def _only_partial_left(self, t: Tracked) -> bool:
+        """Nothing is left but an unterminated last line (no longer than a block).
+
+        Idle can also mean reading paused (spool cap, full disk): finishing then spooled the
+        whole unread tail in one go, past the cap and into memory; the reader gets it first.
+        """
+        assert t.fd is not None
+        left = os.fstat(t.fd).st_size - t.cp.offset
+        if left > self.read_block:
+            return False
+        return left <= 0 or b"\n" not in os.pread(t.fd, left, t.cp.offset)
 
     def _flush_partial(self, t: Tracked, result: StepResult) -> None:
         """A file that will not grow again: its last line has no newline but is still a record."""

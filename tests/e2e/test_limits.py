@@ -153,3 +153,22 @@ def test_a_write_lock_held_past_the_busy_timeout_is_retried_reported_and_loses_n
     time.sleep(1.0)
     assert receiver.deliveries() == delivered + 50, delivery_report(receiver, lines.written)
     assert agent.term() == 0
+
+
+def test_a_file_rotated_away_while_reading_is_paused_is_finished_within_the_cap_and_in_full(
+        make_agent: Callable[..., Agent], lines: Lines, receiver: HttpReceiver) -> None:
+    """Reading paused at the cap for longer than rotate_wait, with the current file renamed
+    out of the glob: finishing it must wait for the reader, not spool its whole tail at once
+    (which went past the cap by the size of the tail) or drop it."""
+    receiver.stop()
+    agent = make_agent(agent={"spool_max_bytes": "2MiB"}, source={"paths": [str(lines.path)], "rotate_wait": "1s"})
+    lines.write(60000)
+    agent.start()
+    assert wait_until(agent.spool.exists, 10), agent.output_tail()
+    assert wait_until(lambda: agent.status()["paused"], 30, step=0.3), agent.output_tail()
+    lines.path.rename(lines.path.with_name("old.log"))   # out of the glob, most of it unread
+    time.sleep(3.0)                                      # rotate_wait passes while paused
+    assert agent.status()["spool_bytes"] < (2 << 20) + (4 << 20), agent.status()["spool_bytes"]
+    receiver.start()
+    assert wait_delivered(receiver, lines.written, timeout=60) == "", agent.output_tail()
+    assert agent.term() == 0
