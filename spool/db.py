@@ -88,7 +88,13 @@ class Spool:
 
     def _connect(self, check: bool) -> apsw.Connection:
         if not self.readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: the spool holds every record (and a dead letter may quote an endpoint's
+            # answer). SQLite gives -wal and -shm the mode of the database file, whatever the umask.
+            try:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+            except OSError as exc:
+                raise SpoolError(f"cannot open spool {self.path}: {exc.strerror or exc}") from None
         flags = apsw.SQLITE_OPEN_READONLY if self.readonly else (apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE)
         try:
             db = apsw.Connection(str(self.path), flags=flags)
