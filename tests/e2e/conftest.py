@@ -186,7 +186,13 @@ class Agent:
                               cwd=self.dir, capture_output=True, text=True, timeout=timeout, env=self.env)
 
     def status(self) -> dict[str, Any]:
+        """`status --json`; right after start() the daemon may not have made its spool yet (a slow
+        start on a busy machine), so that one answer is waited out while the process lives."""
         r = self.cli("status", "--json")
+        end = time.monotonic() + 15
+        while r.returncode != 0 and "no spool at" in r.stderr and self.alive() and time.monotonic() < end:
+            time.sleep(0.1)
+            r = self.cli("status", "--json")
         assert r.returncode == 0, f"logspool status --json exited {r.returncode}: {r.stderr[-2000:]}"
         status: dict[str, Any] = json.loads(r.stdout)
         return status
