@@ -9,7 +9,8 @@ endpoint holds one of its requests, the moment its spool's WAL changes (a commit
 written), and while the prerotate hook runs (sometimes the hook is killed too), and
 restarted; the endpoint (tests/doubles/chaos_receiver.py) refuses
 connections for a while, resets requests mid-body, answers 500, 429 with Retry-After, or
-slower than the sink's timeout. Then writing stops, the faults stop, the agent drains,
+slower than the sink's timeout. With `--sql`, every line also goes to an sql sink on the
+machine's MariaDB or PostgreSQL whose connections a gate cuts now and then. Then writing stops, the faults stop, the agent drains,
 and the records received are compared with the lines written:
 
 - lost: a written line that never arrived (must be 0);
@@ -19,6 +20,7 @@ and the records received are compared with the lines written:
 - mangled/strays: a record whose message is not exactly a written line (must be 0).
 
     python benchmarks/chaos.py --trials 200 --seed 1
+    python benchmarks/chaos.py --trials 40 --seed 1 --sql both   # also an sql sink (chaos_sql.py)
     python benchmarks/chaos.py --trials 1 --seed 1 --first 17 --keep   # rerun trial 17, keep its dir
 
 Exits 1 if any trial lost a line, split one, mangled one or failed to drain.
@@ -44,6 +46,7 @@ from typing import Any, Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+from chaos_sql import SqlTarget, dialect_for  # noqa: E402
 from chaos_site import Site, source_name  # noqa: E402
 
 from tests.doubles.chaos_receiver import ChaosReceiver  # noqa: E402
@@ -62,6 +65,7 @@ class Settings:
     sink_timeout: str = "1s"
     slow_seconds: float = 1.5
     batch_records: int = 50
+    sql: Optional[str] = None  # none, mysql, postgresql or both (alternating): a second sink (chaos_sql.py)
 
 
 @dataclass
@@ -84,10 +88,16 @@ class TrialResult:
     tracebacks: int = 0  # in the agent's output: not a failure by itself, worth a look
     examples: list[str] = field(default_factory=list)
     site: str = ""
+    sql: str = ""  # the database of the second sink, if any
+    sql_lost: int = 0
+    sql_split: int = 0
+    sql_mangled: int = 0
+    sql_rows: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.drained and self.lost == 0 and self.split == 0 and self.mangled == 0
+        return (self.drained and self.lost == 0 and self.split == 0 and self.mangled == 0
+                and self.sql_lost == 0 and self.sql_split == 0 and self.sql_mangled == 0)
 
     def line(self) -> str:
         k = ", ".join(f"{n} {v}" for n, v in sorted(self.kills.items()))
@@ -96,7 +106,9 @@ class TrialResult:
         return (f"trial {self.trial:3d} seed {self.seed}: {'ok  ' if self.ok else 'FAIL'} written {self.written} "
                 f"lost {self.lost} split {self.split} mangled {self.mangled} duplicates {self.duplicates} "
                 f"requests {self.requests} "
-                f"| kills {sum(self.kills.values())} ({k}) | rotations {r} ({self.lines_during_hook} lines written "
+                + (f"| {self.sql}: rows {self.sql_rows} lost {self.sql_lost} split {self.sql_split} "
+                   f"mangled {self.sql_mangled} " if self.sql else "")
+                + f"| kills {sum(self.kills.values())} ({k}) | rotations {r} ({self.lines_during_hook} lines written "
                 f"during prerotate hooks) | faults {f} | {self.wall:.1f}s"
                 + (f" | {self.tracebacks} tracebacks in the agent's output" if self.tracebacks else "")
                 + (f"\n    {'; '.join(self.examples)}\n    site kept: {self.site}" if not self.ok else ""))
@@ -123,7 +135,7 @@ class Crasher:
 
 
 def build_site(root: Path, trial: int, rnd: random.Random, rx: ChaosReceiver, s: Settings,
-               crasher_box: list[Crasher]) -> tuple[Site, Agent]:
+               crasher_box: list[Crasher], db: Optional[SqlTarget] = None) -> tuple[Site, Agent]:
     config, spool = root / "agent.toml", root / "spool.db"
 
     def on_hook(pid: int) -> None:
@@ -141,10 +153,11 @@ def build_site(root: Path, trial: int, rnd: random.Random, rx: ChaosReceiver, s:
     write_config(
         config,
         {"spool": str(spool), "host": "chaos", "log_level": "info", "poll_interval": "100ms"},
-        [{"name": name, "type": "file", "paths": [glob], "format": "lines", "sinks": ["rx"]}
+        [{"name": name, "type": "file", "paths": [glob], "format": "lines", "sinks": ["rx"] + (["db"] if db else [])}
          for name, glob in site.globs().items()],
         [{"name": "rx", "type": "http", "url": rx.url, "timeout": s.sink_timeout,
-          "batch_records": s.batch_records, "retry": {"initial": "50ms", "max": "1s"}}])
+          "batch_records": s.batch_records, "retry": {"initial": "50ms", "max": "1s"}}]
+        + ([db.sink("2s", s.batch_records)] if db else []))
     return site, Agent(root, config, spool, site.logs_dir / "app.log")
 
 
@@ -232,26 +245,39 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
     started = time.monotonic()
     rx = ChaosReceiver(seed=rnd.randrange(1 << 30), fault_rate=s.fault_rate, slow_seconds=s.slow_seconds)
     box: list[Crasher] = []
-    site, agent = build_site(root, trial, rnd, rx, s, box)
+    dialect = dialect_for(s.sql, trial)
+    db = SqlTarget(dialect) if dialect else None
+    site, agent = build_site(root, trial, rnd, rx, s, box, db)
     crasher = Crasher(agent)
     box.append(crasher)
     stop_outages = threading.Event()
     outages = threading.Thread(target=outage_loop, args=(rx, random.Random(rnd.random()), stop_outages), daemon=True)
+    db_outages = threading.Thread(target=db.outage_loop, args=(random.Random(rnd.random()), stop_outages),
+                                  daemon=True) if db else None
     try:
         site.start()
         outages.start()
+        if db_outages:
+            db_outages.start()
         chaos_loop(crasher, rx, random.Random(rnd.random()), time.monotonic() + s.write_seconds)
         site.stop()
         stop_outages.set()
         outages.join()
+        if db_outages:
+            db_outages.join()
         rx.calm()
         crasher.ensure_running()
         written = site.written()
         result.written = len(written)
         want = set(written)
-        result.drained = wait_until(lambda: received_tokens(rx) >= want, s.drain_timeout, step=0.2)
+        result.drained = wait_until(lambda: received_tokens(rx) >= want and (db is None or db.tokens(TOKEN) >= want),
+                                    s.drain_timeout, step=0.2)
         time.sleep(0.3)  # a late duplicate would land now
         compare(result, written, rx)
+        if db:
+            result.sql = db.dialect
+            result.sql_lost, result.sql_split, result.sql_mangled, result.sql_rows = db.judge(
+                written, TOKEN, result.examples.append)
         if not result.drained:
             result.examples.append(f"not drained in {s.drain_timeout}s: {agent.output_tail(1500)!r}")
     finally:
@@ -259,11 +285,14 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
             agent.kill9()
         stop_outages.set()
         rx.stop()
+        if db:
+            result.faults = dict(db.faults)
+            db.close()
     result.kills = dict(crasher.kills)
     result.tracebacks = agent.output_tail(1 << 30).count("Traceback")
     result.rotations = dict(site.rotations)
     result.lines_during_hook = site.lines_during_hook
-    result.faults = dict(rx.faults)
+    result.faults = {**result.faults, **rx.faults}
     result.wall = time.monotonic() - started
     result.site = str(root)
     if result.ok and not keep:
@@ -290,6 +319,9 @@ def summary(results: list[TrialResult], wall: float) -> dict[str, Any]:
         "trials": len(results), "failed_trials": sum(not r.ok for r in results),
         "lines_written": sum(r.written for r in results), "lost": sum(r.lost for r in results),
         "lines_under_several_ids": sum(r.split for r in results), "mangled": sum(r.mangled for r in results),
+        "sql_trials": Counter(r.sql for r in results if r.sql), "sql_rows": sum(r.sql_rows for r in results),
+        "sql_lost": sum(r.sql_lost for r in results), "sql_split": sum(r.sql_split for r in results),
+        "sql_mangled": sum(r.sql_mangled for r in results),
         "deliveries": sum(r.deliveries for r in results), "duplicate_deliveries": sum(r.duplicates for r in results),
         "not_drained": sum(not r.drained for r in results),
         "agent_tracebacks": sum(r.tracebacks for r in results),
@@ -309,12 +341,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--workdir", type=Path, help="where trial directories go (default: a temp dir)")
     p.add_argument("--keep", action="store_true", help="keep every trial's directory")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--sql", choices=("none", "mysql", "postgresql", "both"), default="none",
+                   help="also route every line to an sql sink (profile records) on the machine's MariaDB/PostgreSQL, "
+                        "behind a gate that cuts its connections now and then (both: alternate by trial)")
     a = p.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so run_trial's cleanup kills the agent it started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = a.workdir or Path(tempfile.mkdtemp(prefix="logspool-chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(write_seconds=a.seconds)
+    settings = Settings(write_seconds=a.seconds, sql=a.sql)
     started = time.monotonic()
     results = []
     for trial in range(a.first, a.first + a.trials):
@@ -331,7 +366,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\n{s['trials']} trials, {s['lines_written']} lines written, lost {s['lost']}, "
               f"lines under >1 id {s['lines_under_several_ids']}, mangled {s['mangled']}, "
               f"duplicate deliveries {s['duplicate_deliveries']} (of {s['deliveries']}), "
-              f"not drained {s['not_drained']}, agent tracebacks {s['agent_tracebacks']}, kills {s['kills']} {s['kills_by_kind']}, "
+              + (f"sql trials {dict(s['sql_trials'])}: rows {s['sql_rows']}, lost {s['sql_lost']}, "
+                 f"lines under >1 id {s['sql_split']}, mangled {s['sql_mangled']}, " if s['sql_trials'] else "")
+              + f"not drained {s['not_drained']}, agent tracebacks {s['agent_tracebacks']}, kills {s['kills']} {s['kills_by_kind']}, "
               f"rotations {s['rotations']} ({s['lines_during_hook']} lines written during prerotate hooks), faults {s['faults']}, wall {s['wall_s']}s")
     if not a.workdir and not any(not r.ok for r in results) and not a.keep:
         shutil.rmtree(workdir, ignore_errors=True)

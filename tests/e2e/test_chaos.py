@@ -1,4 +1,4 @@
-"""The chaos harness, short: kills, rotations and endpoint faults together lose no line and split none.
+"""The chaos harness, short: kills, rotations and endpoint and database faults lose no line and split none.
 
 Runs benchmarks/chaos.py's own trial (not a copy of it) for $LOGSPOOL_CHAOS_TRIALS trials
 (default 20) of $LOGSPOOL_CHAOS_SECONDS of writing each, seeded by $LOGSPOOL_CHAOS_SEED;
@@ -35,7 +35,9 @@ def load_chaos() -> Any:
 def test_chaos_trials_lose_no_line_and_deliver_each_under_one_id(tmp_path: Path) -> None:
     chaos = load_chaos()
     # a shorter sink timeout (and slow answers just past it) keeps each trial near 3 s
-    settings = chaos.Settings(write_seconds=SECONDS, drain_timeout=45.0, sink_timeout="500ms", slow_seconds=0.8)
+    # every line also goes to an sql sink, MariaDB and PostgreSQL in turn, whose connections are cut now and then
+    settings = chaos.Settings(write_seconds=SECONDS, drain_timeout=45.0, sink_timeout="500ms", slow_seconds=0.8,
+                              sql="both")
     results = [chaos.run_trial(trial, SEED, tmp_path, settings) for trial in range(TRIALS)]
     failed = [r for r in results if not r.ok]
     report = "\n".join(r.line() for r in failed)
@@ -43,6 +45,8 @@ def test_chaos_trials_lose_no_line_and_deliver_each_under_one_id(tmp_path: Path)
              f"--seconds {SECONDS} --keep" for r in failed]
     assert failed == [], f"seed {SEED}: {len(failed)} of {TRIALS} trials failed\n{report}\n" + "\n".join(rerun)
     assert sum(r.written for r in results) > 0
+    assert {r.sql for r in results} == {"mysql", "postgresql"}
+    assert sum(r.sql_rows for r in results) == sum(r.written for r in results)  # each line one row, by id
     # the trials did what they claim: the agent was killed and the files were rotated in most of them
     assert sum(bool(r.kills) for r in results) >= TRIALS // 2, [r.kills for r in results]
     rotated = [sum(n for k, n in r.rotations.items() if "deferred" not in k) for r in results]
