@@ -3,13 +3,19 @@
 Context goes in `extra={...}` and is printed as key=value after the message (Vector's
 style: a capitalised sentence, the error under `error`). Nothing here ever sees a
 secret: configs hold them as SecretStr, which prints as asterisks.
+
+`logspool --log-format json VERB` writes the same record as one JSON object a line
+(`time`, `level`, `message`, then the context keys) for a journal or log shipper that
+parses fields; a value that is not JSON (a path, an exception) is written as its text.
 """
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
+
+import orjson
 
 _STANDARD = set(vars(logging.LogRecord("x", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -27,6 +33,32 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        line: dict[str, Any] = {"time": f"{stamp}.{int(record.msecs):03d}Z", "level": record.levelname.lower(),
+                                "message": record.getMessage()}
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in line:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+FORMATTERS: dict[str, Callable[[], logging.Formatter]] = {"text": KeyValueFormatter, "json": JsonFormatter}
+_format = "text"
+
+
+def set_format(name: str) -> None:
+    """Choose the line format (`text` or `json`) before setup(); the CLI's --log-format does."""
+    global _format
+    _format = name
+    for handler in logging.getLogger("logspool").handlers:
+        if getattr(handler, "_logspool", False):
+            handler.setFormatter(FORMATTERS[name]())
+
+
 def setup(level: str = "info", path: Optional[str] = None) -> None:
     """Send logspool's logs to stderr, or appended to `path`, at `level` (idempotent, so a reload
     can call it again; the first call's destination stays)."""
@@ -34,7 +66,7 @@ def setup(level: str = "info", path: Optional[str] = None) -> None:
     root.setLevel(level.upper())
     if not any(getattr(h, "_logspool", False) for h in root.handlers):
         handler: logging.Handler = logging.FileHandler(path) if path else logging.StreamHandler(sys.stderr)
-        handler.setFormatter(KeyValueFormatter())
+        handler.setFormatter(FORMATTERS[_format]())
         handler._logspool = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.propagate = False
