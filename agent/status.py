@@ -77,27 +77,48 @@ def _full_filesystem(config: Config) -> str | None:
             "reading paused until space returns")
 
 
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Aligned columns, numbers (`right`) flush right; the last column is never padded, so a
+    long error message runs on instead of widening every row."""
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells[:-1], widths))]
+        return "  ".join([*out, cells[-1]]).rstrip()
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def render(status: dict[str, Any]) -> str:
-    """The status as a few aligned lines for a terminal."""
+    """The status for a person at a terminal: a table of sources (files, bytes behind, each file
+    below its source) and one of sinks (state, backlog, oldest undelivered, next retry, last error)."""
     from agent.units import format_size
     out = [f"spool {status['spool']} ({format_size(status['spool_bytes'])})"
            + (f"  PAUSED: {status['pause_reason']}" if status["paused"] else "")]
     if status.get("last_busy"):
         out.append(f"last busy: {status['last_busy']}")
+    rows = []
     for src in status["sources"]:
-        out.append(f"source {src['name']}: {len(src['files'])} file(s)")
+        behind = sum(f["behind"] for f in src["files"])
+        rows.append([src["name"], str(len(src["files"])), format_size(behind), ""])
         for f in src["files"]:
             size = "?" if f["size"] is None else str(f["size"])
-            out.append(f"  {f['path']}  offset {f['offset']}/{size}  behind {format_size(f['behind'])}  {f['state']}")
+            rows.append([f"  {f['path']}", "", format_size(f["behind"]), f"{f['state']}, offset {f['offset']}/{size}"])
+    out += ["", *_table(["SOURCE", "FILES", "BEHIND", ""], rows, right={1, 2})]
+    rows = []
     for s in status["sinks"]:
-        line = (f"sink {s['name']}: {s['state']}, backlog {s['backlog_records']} records "
-                f"({format_size(s['backlog_bytes'])})")
-        if s["oldest_age_s"] is not None:
-            line += f", oldest {s['oldest_age_s']:.0f}s"
-        if s["last_error"]:
-            line += f", last error: {s['last_error']}"
-        if s["next_retry_in_s"] is not None:
-            line += f", next retry in {s['next_retry_in_s']:.1f}s (attempt {s['attempts']})"
-        out.append(line)
-    out.append(f"dead letters: {status['dead_letters']}")
+        retry = "-" if s["next_retry_in_s"] is None else f"in {s['next_retry_in_s']:.1f}s (attempt {s['attempts']})"
+        rows.append([s["name"], s["state"], f"{s['backlog_records']:,}", format_size(s["backlog_bytes"]),
+                     _age(s["oldest_age_s"]), retry, s["last_error"] or "-"])
+    out += ["", *_table(["SINK", "STATE", "BACKLOG", "BYTES", "OLDEST", "NEXT RETRY", "LAST ERROR"], rows,
+                        right={2, 3, 4})]
+    out += ["", f"dead letters: {status['dead_letters']}"]
     return "\n".join(out)
