@@ -85,3 +85,18 @@ def test_hide_in_cmdline_overwrites_the_secret_for_the_process_and_what_it_forks
     assert SECRET.encode() in before and found == "True"
     assert SECRET.encode() not in child and SECRET.encode() not in parent
     assert parent.split(b"\0")[-3:] == [b"x" * len(SECRET), b"--after", b""]  # same length, the rest intact
+
+
+def test_lmod_ingest_keeps_db_pass_out_of_every_output_file_and_child(tmp_path: Path) -> None:
+    """lmod_tracking's DB_PASS comes from the environment or a dotenv file: refused by the real
+    MariaDB (root has no password there), it must show nowhere, not even in the server's answer."""
+    log = tmp_path / "lmod.log"
+    log.write_bytes((SAMPLES / "lmod" / "pittcrc_mock_data_with_jobid.log").read_bytes())
+    (tmp_path / ".env").write_text(f"DB_USER=root\nDB_PASS={SECRET}\nDB_HOST=127.0.0.1\nDB_PORT=3306\n"
+                                   "DB_NAME=mysql\n")
+    done, children = _run(tmp_path, ["lmod-ingest", str(log)])
+    assert done.returncode != 0 and "1045" in done.stderr, (done.returncode, done.stderr[-1500:])
+    problems = leaks([("lmod-ingest stdout", done.stdout), ("lmod-ingest stderr", done.stderr)])
+    problems += [f"argv of child {pid}: {line}" for pid, line in children.items() if SECRET in line]
+    problems += file_leaks(tmp_path, [tmp_path / ".env"])
+    assert problems == []
