@@ -7,6 +7,7 @@
 #   SKIP_BUILD=1 packaging/build.sh     # only smoke-test an existing dist/logspool
 #   STATICX=1 PYTHON=/usr/bin/python3 packaging/build.sh   # also dist/logspool-static (see below)
 #   BUILD_DIR=build/pkg-deb DIST_DIR=build/pkg-deb/dist PYTHON=/usr/bin/python3 packaging/build.sh
+#   GLIBC_MAX=2.34 packaging/build.sh   # fail if the binary needs a newer glibc (default 2.28: RHEL/Rocky 8)
 #                                       # a second build beside the first
 #
 # The Python must have a shared libpython (PyInstaller needs libpythonX.Y.so): a distro
@@ -21,6 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
+GLIBC_MAX=${GLIBC_MAX:-2.28}   # the oldest glibc the binary must run on: RHEL/Rocky 8
 BUILD=${BUILD_DIR:-$ROOT/build/packaging}
 DIST=${DIST_DIR:-$ROOT/dist}
 mkdir -p "$BUILD" "$DIST"
@@ -385,6 +387,19 @@ EOF
 )
 fi
 build_glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null || echo "glibc ?")
+# A binary that needs a newer glibc than the oldest head node's fails there at start
+# ("GLIBC_2.34 not found"): refuse to call it good. GLIBC_MAX is that node's glibc
+# (2.28 = RHEL/Rocky 8; 2.34 = RHEL/Rocky 9).
+if [ "${STATICX:-0}" != 1 ]; then
+    need=$(printf '%s\n' "$glibc_needed" | sed -n 's/^GLIBC \([0-9.]*\),.*/\1/p')
+    if [ -z "$need" ]; then
+        fail "glibc: could not tell what the binary needs ($glibc_needed)"
+    elif [ "$(printf '%s\n%s\n' "$need" "$GLIBC_MAX" | sort -V | tail -n 1)" != "$GLIBC_MAX" ]; then
+        fail "glibc: the binary needs GLIBC $need, newer than GLIBC_MAX=$GLIBC_MAX: build on a host with glibc $GLIBC_MAX or older (packaging/README.md), or STATICX=1; GLIBC_MAX=$need accepts it"
+    else
+        ok "glibc: needs GLIBC $need, no newer than GLIBC_MAX=$GLIBC_MAX"
+    fi
+fi
 
 echo
 say "figures"
