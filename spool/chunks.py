@@ -14,6 +14,8 @@ from typing import Iterable, Mapping, Optional
 
 import apsw
 
+from . import counters
+
 
 @dataclass(frozen=True)
 class Leased:
@@ -32,6 +34,7 @@ def enqueue(db: apsw.Connection, source: str, payload: bytes, records: int, sink
     db.execute("INSERT INTO chunks(source, created, records, bytes, payload) VALUES (?,?,?,?,?)",
                (source, now if now is not None else time.time(), records, len(payload), payload))
     chunk_id = int(db.last_insert_rowid())
+    counters.add(db, "source", source, "records", records)
     db.executemany("INSERT INTO deliveries(sink, chunk_id) VALUES (?,?)", [(s, chunk_id) for s in sinks])
     return chunk_id
 
@@ -65,10 +68,20 @@ def lease(db: apsw.Connection, sink: str, max_records: int, max_bytes: int, limi
     return out
 
 
-def ack(db: apsw.Connection, sink: str, progress: Iterable[tuple[int, int, int]]) -> None:
-    """Record delivery progress: (chunk_id, records now done, records in chunk)."""
+def ack(db: apsw.Connection, sink: str, progress: Iterable[tuple[int, int, int]],
+        now: Optional[float] = None) -> None:
+    """Record delivery progress: (chunk_id, records now done, records in chunk).
+
+    Only progress beyond what is stored counts as handled: an ack repeated (a batch sent
+    again after a crash) or for a chunk already finished adds nothing to the totals.
+    """
     finished = []
+    handled = 0
     for chunk_id, done, total in progress:
+        before = db.execute("SELECT done FROM deliveries WHERE sink=? AND chunk_id=?", (sink, chunk_id)).fetchone()
+        if before is None:
+            continue  # finished by an earlier ack
+        handled += max(0, min(done, total) - int(before[0]))
         if done >= total:
             db.execute("DELETE FROM deliveries WHERE sink=? AND chunk_id=?", (sink, chunk_id))
             finished.append(chunk_id)
@@ -78,6 +91,9 @@ def ack(db: apsw.Connection, sink: str, progress: Iterable[tuple[int, int, int]]
     for chunk_id in finished:
         db.execute("DELETE FROM chunks WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE chunk_id=?)",
                    (chunk_id, chunk_id))
+    if handled:
+        counters.add(db, "sink", sink, "handled", handled)
+        counters.stamp(db, "sink", sink, "last_success", now if now is not None else time.time())
 
 
 def record_failure(db: apsw.Connection, sink: str, chunk_id: int, attempts: int, next_attempt: float,
@@ -85,6 +101,7 @@ def record_failure(db: apsw.Connection, sink: str, chunk_id: int, attempts: int,
     """Publish the head chunk's failure for `status` (the drain keeps the schedule itself)."""
     db.execute("UPDATE deliveries SET attempts=?, next_attempt=?, last_error=? WHERE sink=? AND chunk_id=?",
                (attempts, next_attempt, error[:500], sink, chunk_id))
+    counters.add(db, "sink", sink, "retries", 1)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from typing import Any, Iterable, Optional
 
 import apsw
 
+from . import counters
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -27,6 +29,11 @@ def add(db: apsw.Connection, sink: Optional[str], source: Optional[str], record_
         record: bytes, reason: str, now: Optional[float] = None) -> None:
     db.execute("INSERT INTO dead_letters(sink, source, record_id, record, reason, time) VALUES (?,?,?,?,?,?)",
                (sink, source, record_id, record, reason[:2000], now if now is not None else time.time()))
+    # Without a sink it failed at read (did not parse, or too long a line): the source's count.
+    if sink is not None:
+        counters.add(db, "sink", sink, "dead_lettered", 1)
+    elif source is not None:
+        counters.add(db, "source", source, "dead_lettered", 1)
 
 
 def _where(sink: Optional[str], ids: Optional[Iterable[int]]) -> tuple[str, list[Any]]:

@@ -80,7 +80,23 @@ def _v2(db: apsw.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2]
+def _v3(db: apsw.Connection) -> None:
+    db.execute("""
+    -- Running totals for the metrics endpoint (records read, delivered, dead-lettered,
+    -- retries...), bumped inside the transactions that do the work, so a counter never
+    -- runs ahead of or behind what the spool holds, and it survives restarts. `value` is
+    -- a count, or for `last_success` a Unix time.
+    CREATE TABLE counters (
+        scope   TEXT NOT NULL,     -- source | sink
+        name    TEXT NOT NULL,     -- the source's or sink's name
+        counter TEXT NOT NULL,
+        value   REAL NOT NULL,
+        PRIMARY KEY (scope, name, counter)
+    ) WITHOUT ROWID;
+    """)
+
+
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_v1, _v2, _v3]
 
 
 def migrate(db: apsw.Connection) -> int:
