@@ -19,6 +19,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
                       model_validator)
 
 from agent.config_path import ConfigPath
+from agent.listen import ListenAddress
 from agent.sinks import SINKS, SinkConfig
 from agent.sources import SOURCES
 from agent.sources.base import SourceConfig
@@ -42,6 +43,9 @@ class AgentSettings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     poll_interval: Duration = Field(0.25, gt=0, description="how often files are checked for new data, e.g. \"250ms\"")
     checkpoint_ttl: Duration = Field(7 * 86400.0, description="forget files gone for this long, e.g. \"7d\"")
+    metrics_listen: Optional[ListenAddress] = Field(
+        None, description="serve Prometheus metrics at http://ADDRESS/metrics, e.g. \"9464\" "
+                          "(127.0.0.1) or \"0.0.0.0:9464\"; off when unset")
 
 
 def _kind(value: Any) -> str:

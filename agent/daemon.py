@@ -15,6 +15,7 @@ from typing import Optional
 from agent import config as config_mod
 from agent import logs
 from agent.logs import RateLimit
+from agent.metrics import MetricsServer
 from agent.config import Config, ConfigError
 from agent.drain_process import ALL_SINKS_STOPPED, DrainProcess
 from agent.pipeline import file_sources
@@ -55,6 +56,7 @@ class Daemon:
         self._busy_since: Optional[float] = None   # wall time the spool was first found locked
         self._full_until = 0.0      # monotonic: the filesystem is full, no read attempt before this
         self._unpublished = False   # the pause reason could not be written to the spool yet
+        self._metrics: Optional[MetricsServer] = None
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
@@ -67,6 +69,7 @@ class Daemon:
         if spool is None:
             lock.release()
             return 0
+        self._serve_metrics()
         try:
             while True:
                 outcome = self._serve(spool, once)
@@ -75,9 +78,39 @@ class Daemon:
                 if outcome != "reload":
                     return 0
                 self._reload()
+                self._serve_metrics()
         finally:
+            if self._metrics is not None:
+                self._metrics.stop()
             spool.close()
             lock.release()
+
+    def _serve_metrics(self) -> None:
+        """Start, move or stop the metrics endpoint to match the config.
+
+        An address that cannot be bound (in use, not this host's) is logged and the agent
+        goes on without metrics: records matter more than their figures. A reload retries.
+        """
+        want = self.config.agent.metrics_listen
+        current = self._metrics
+        if current is not None and current.listen == want:
+            current.config = self.config
+            return
+        if current is not None:
+            current.stop()
+            self._metrics = None
+        if want is None:
+            return
+        from agent.cli import VERSION
+        server = MetricsServer(want, self.config, VERSION)
+        try:
+            server.start()
+        except OSError as exc:
+            log.error("Cannot serve metrics; going on without them (fix metrics_listen and reload).",
+                      extra={"metrics_listen": str(want), "error": exc.strerror or str(exc)})
+            return
+        self._metrics = server
+        log.info("Serving metrics.", extra={"url": f"http://{want}/metrics"})
 
     def _open_spool(self) -> Optional[Spool]:
         """Open (and check) the spool; while another process holds its write lock — a

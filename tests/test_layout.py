@@ -35,7 +35,7 @@ EXPORTS = {
     "parsers": ["DOCUMENTS", "ENVELOPE_KEYS", "FRAMERS", "Framer", "HISTORY_OFFSETS", "TEXT_RECORDS", "FORMATS", "ParseError", "Parsed", "Parser", "parser_for"],
     "spool": ["InstanceLock", "Spool", "SpoolBusy", "SpoolCorrupt", "SpoolError", "SpoolFull", "SpoolLocked",
               "SpoolSinkState",
-              "checkpoints", "chunks", "dead_letters"],
+              "checkpoints", "chunks", "counters", "dead_letters"],
 }
 
 #: Imports flow one way (DESIGN.md): package -> top-level packages it must never import.
