@@ -15,6 +15,7 @@ from typing import Optional
 from agent import config as config_mod
 from agent import logs
 from agent.logs import RateLimit
+from agent.listen import Listen
 from agent.metrics import MetricsServer
 from agent.config import Config, ConfigError
 from agent.drain_process import ALL_SINKS_STOPPED, DrainProcess
@@ -57,6 +58,7 @@ class Daemon:
         self._full_until = 0.0      # monotonic: the filesystem is full, no read attempt before this
         self._unpublished = False   # the pause reason could not be written to the spool yet
         self._metrics: Optional[MetricsServer] = None
+        self._metrics_said: Optional[Listen] = None   # the address last announced in the log
 
     def run(self, once: bool = False) -> int:
         """Run until SIGTERM/SIGINT (or, with `once`, until everything read is delivered)."""
@@ -69,7 +71,6 @@ class Daemon:
         if spool is None:
             lock.release()
             return 0
-        self._serve_metrics()
         try:
             while True:
                 outcome = self._serve(spool, once)
@@ -78,28 +79,38 @@ class Daemon:
                 if outcome != "reload":
                     return 0
                 self._reload()
-                self._serve_metrics()
         finally:
             if self._metrics is not None:
                 self._metrics.stop()
             spool.close()
             lock.release()
 
+    def _start_drains(self) -> DrainProcess:
+        """Fork the drain process with no other thread running, then serve metrics again.
+
+        A fork copies only the calling thread: one taken while the metrics thread held a
+        lock (logging's, SQLite's) would leave the child to wait on it forever, and the
+        child would inherit the listening socket and keep the port after a reload moved
+        it. Stopping the server first waits for any scrape in flight (at most its 5 s
+        timeout; a scrape takes milliseconds).
+        """
+        if self._metrics is not None:
+            self._metrics.stop()
+            self._metrics = None
+        drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
+        drains.start()
+        self._serve_metrics()
+        return drains
+
     def _serve_metrics(self) -> None:
-        """Start, move or stop the metrics endpoint to match the config.
+        """Serve metrics at the configured address, if any.
 
         An address that cannot be bound (in use, not this host's) is logged and the agent
         goes on without metrics: records matter more than their figures. A reload retries.
         """
         want = self.config.agent.metrics_listen
-        current = self._metrics
-        if current is not None and current.listen == want:
-            current.config = self.config
-            return
-        if current is not None:
-            current.stop()
-            self._metrics = None
         if want is None:
+            self._metrics_said = None
             return
         from agent.cli import VERSION
         server = MetricsServer(want, self.config, VERSION)
@@ -108,9 +119,12 @@ class Daemon:
         except OSError as exc:
             log.error("Cannot serve metrics; going on without them (fix metrics_listen and reload).",
                       extra={"metrics_listen": str(want), "error": exc.strerror or str(exc)})
+            self._metrics_said = None
             return
         self._metrics = server
-        log.info("Serving metrics.", extra={"url": f"http://{want}/metrics"})
+        if self._metrics_said != want:   # not again after every drain restart
+            log.info("Serving metrics.", extra={"url": f"http://{want}/metrics"})
+            self._metrics_said = want
 
     def _open_spool(self) -> Optional[Spool]:
         """Open (and check) the spool; while another process holds its write lock — a
@@ -143,8 +157,7 @@ class Daemon:
         log.info("Config reloaded.", extra={"config": str(self.config_path)})
 
     def _serve(self, spool: Spool, once: bool) -> str:
-        drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
-        drains.start()  # before any thread exists in this process
+        drains = self._start_drains()
         sources = file_sources(self.config, spool)
         for sink in self.config.sinks:
             spool.set_state(f"sink:{sink.name}", None)
@@ -158,8 +171,7 @@ class Daemon:
                 # credentials again, every half second. A reload starts a new one.
                 if not drains.alive() and drains.exit_code != ALL_SINKS_STOPPED:
                     log.error("Drain process exited; starting it again.", extra={"code": drains.exit_code})
-                    drains = DrainProcess(self.config, self.config.agent.spool, close_fds=(self._lock.fileno(),))
-                    drains.start()
+                    drains = self._start_drains()
                 moved = self._turn(spool, sources)
                 self._prune(spool)   # also while busy: a site that is never idle must prune too
                 if moved:

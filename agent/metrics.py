@@ -107,7 +107,10 @@ def render(config: Config, spool: Spool, version: str, now: Optional[float] = No
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    # Request threads are joined by server_close(), so that `stop` returns with no
+    # thread of ours left (the daemon forks its drain process right after).
+    daemon_threads = False
+    block_on_close = True
 
 
 class _Server6(_Server):
@@ -134,7 +137,7 @@ class MetricsServer:
         except OSError:
             self._server.server_close()
             raise
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="metrics", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -161,6 +164,7 @@ class MetricsServer:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "logspool"
+            timeout = 5.0   # a client that connects and says nothing cannot hold `stop` up longer
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path = self.path.split("?", 1)[0]
