@@ -14,6 +14,7 @@ import pytest
 
 from tests.doubles.http_receiver import HttpReceiver
 from tests.e2e.conftest import Agent, Lines, Writer, wait_delivered, wait_until
+from tests.e2e.test_metrics import Scraper, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,9 @@ def rename_rotator(log: Path, rnd: random.Random, chance: float) -> Callable[[],
 
 
 def test_kill9_at_random_moments_loses_no_line_and_replays_carry_the_same_id(
-        agent: Agent, lines: Lines, receiver: HttpReceiver) -> None:
+        make_agent: Callable[..., Agent], lines: Lines, receiver: HttpReceiver) -> None:
+    port = free_port()
+    agent = make_agent(agent={"metrics_listen": str(port)})
     rnd = random.Random(SEED)
     rotate = rename_rotator(agent.log, random.Random(rnd.random()), chance=0.01)
     with Writer(lines, burst=10, pause=0.01, after_burst=rotate):
@@ -51,3 +54,9 @@ def test_kill9_at_random_moments_loses_no_line_and_replays_carry_the_same_id(
     report = wait_delivered(receiver, lines.written, timeout=60)
     assert report == "", f"seed {SEED}, {len(lines.written)} lines: {report}"
     assert len(receiver.unique_ids()) == len(lines.written)
+    # The totals are bumped in the transactions that spool and acknowledge: however many kills
+    # fell between a delivery and its ack, each line counts once read and once delivered.
+    m = Scraper(port)
+    assert m.until("logspool_sink_records_delivered_total", "rx", lambda v: v == len(lines.written)), \
+        f"seed {SEED}: {m.last}"
+    assert m.value("logspool_source_records_read_total", "app") == len(lines.written)
