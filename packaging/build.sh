@@ -1,28 +1,38 @@
 #!/usr/bin/env bash
-# Build dist/logspool, the one-file PyInstaller binary, and smoke-test it.
+# Build the two forms of logspool with PyInstaller, pack the one-dir form, smoke-test both:
+#   dist/logspool                                  one file; unpacks itself at every start
+#   dist/logspool-onedir/                          `logspool` + `_internal/`: unpacks nothing
+#   dist/logspool-<version>-linux-<arch>.tar.gz    that directory as logspool-<version>/, with
+#                                                  the systemd unit, logrotate examples and
+#                                                  agent.toml.example beside the executable
 #
 #   packaging/build.sh                  # python3 from PATH
 #   PYTHON=/usr/bin/python3.11 packaging/build.sh
 #   FRESH_VENV=1 packaging/build.sh     # rebuild the venv from scratch
-#   SKIP_BUILD=1 packaging/build.sh     # only smoke-test an existing dist/logspool
+#   SKIP_BUILD=1 packaging/build.sh     # only smoke-test the existing dist/ files
 #   STATICX=1 PYTHON=/usr/bin/python3 packaging/build.sh   # also dist/logspool-static (see below)
+#   PATCHED_BOOTLOADER=0 packaging/build.sh  # PyInstaller's stock bootloader (no compiler needed;
+#                                       # the one-file binary then needs TMPDIR on an exec mount)
 #   BUILD_DIR=build/pkg-deb DIST_DIR=build/pkg-deb/dist PYTHON=/usr/bin/python3 packaging/build.sh
-#   GLIBC_MAX=2.34 packaging/build.sh   # fail if the binary needs a newer glibc (default 2.28: RHEL/Rocky 8)
 #                                       # a second build beside the first
+#   GLIBC_MAX=2.34 packaging/build.sh   # fail if the binary needs a newer glibc (default 2.28: RHEL/Rocky 8)
 #
 # The Python must have a shared libpython (PyInstaller needs libpythonX.Y.so): a distro
 # python3 with its -venv/-dev packages does; so does pyenv with --enable-shared.
+# The patched bootloader (packaging/bootloader/) needs gcc and the zlib headers
+# (Debian: gcc zlib1g-dev; RHEL: gcc zlib-devel).
 # The glibc of this machine is the oldest glibc the binary will run on (packaging/README.md).
 #
-# Everything the build makes stays out of git: the venv, PyInstaller's work files and the
-# smoke-test files in build/packaging/, the binary in dist/ (both in .gitignore).
-# Needs network access to PyPI for the first venv.
-# Exit code 0 only when the build and every smoke test passed.
+# Everything the build makes stays out of git: the venv, the bootloader sources, PyInstaller's
+# work files and the smoke-test files in build/packaging/, the binaries in dist/ (both in .gitignore).
+# Needs network access to PyPI for the first venv (and the PyInstaller sdist, once).
+# Exit code 0 only when the build and every smoke test passed. Each build step prints its seconds.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 GLIBC_MAX=${GLIBC_MAX:-2.28}   # the oldest glibc the binary must run on: RHEL/Rocky 8
+PATCHED_BOOTLOADER=${PATCHED_BOOTLOADER:-1}
 BUILD=${BUILD_DIR:-$ROOT/build/packaging}
 DIST=${DIST_DIR:-$ROOT/dist}
 mkdir -p "$BUILD" "$DIST"
@@ -30,20 +40,40 @@ BUILD=$(cd "$BUILD" && pwd)   # absolute: pyinstaller runs from $ROOT
 DIST=$(cd "$DIST" && pwd)
 VENV=$BUILD/venv
 BIN=$DIST/logspool
+ONEDIR=$DIST/logspool-onedir
 SMOKE=$BUILD/smoke
 EXAMPLE_LOG=$ROOT/examples/gridftp-transfer.log
 EXAMPLE_RECORDS=11
-# Pinned so that a build is repeatable; bump deliberately and re-run this script.
+PATCH=$ROOT/packaging/bootloader/noexec-tmpdir.patch
+# Pinned so that a build is repeatable; bump deliberately and re-run this script (the bootloader
+# patch must then still apply: packaging/bootloader/README.md).
 PYINSTALLER_REQ=${PYINSTALLER_REQ:-pyinstaller==6.22.3}
 HOOKS_CONTRIB_REQ=${HOOKS_CONTRIB_REQ:-pyinstaller-hooks-contrib==2026.9}
 T=${SMOKE_TIMEOUT:-120}   # seconds any one run of the binary may take
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+# Seconds per build step, printed as each ends and again with the figures (CI time budget).
+STEP_NAMES=()
+STEP_SECS=()
+step_t0=0
+step_begin() { step_t0=$(date +%s%N); }
+step_end() {  # step_end NAME
+    local secs
+    secs=$(awk "BEGIN{printf \"%.1f\", ($(date +%s%N) - $step_t0) / 1e9}")
+    STEP_NAMES+=("$1")
+    STEP_SECS+=("$secs")
+    printf '    (%s: %s s)\n' "$1" "$secs"
+}
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml" | head -n 1)
+[ -n "$version" ] || die "no version in pyproject.toml"
+ARCH=$(uname -m)
+TARBALL=$DIST/logspool-$version-linux-$ARCH.tar.gz
 
 # ---------------------------------------------------------------- venv + build
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
     command -v "$PYTHON" >/dev/null || die "no $PYTHON (set PYTHON=...)"
+    step_begin
     want=$("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')
     if [ "${FRESH_VENV:-0}" = 1 ] || [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.made-from" 2>/dev/null)" != "$want" ]; then
         say "venv: $VENV from $want"
@@ -61,15 +91,95 @@ EOF
     say "pip install: the project, $PYINSTALLER_REQ, $HOOKS_CONTRIB_REQ"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
         "$PYINSTALLER_REQ" "$HOOKS_CONTRIB_REQ" "$ROOT" 2> >(grep -v "^WARNING: Location '" >&2)
-    say "pyinstaller packaging/logspool.spec (log: $BUILD/pyinstaller.log)"
-    rm -f "$BIN"
+    step_end "venv + pip install"
+
+    # The one-file bootloader, built from PyInstaller's own sdist with our patch
+    # (packaging/bootloader/README.md): it never unpacks onto a noexec filesystem, tries more
+    # directories than stock, and says in one line what it tried when none is left. It is
+    # installed over the stock one in this venv's PyInstaller; .bootloader-patched records
+    # what it was built from, so it is rebuilt only when the patch or PyInstaller changes.
+    step_begin
+    PYI_BOOT=$("$VENV/bin/python" -c 'import os, PyInstaller
+from PyInstaller import PLATFORM
+print(os.path.join(os.path.dirname(PyInstaller.__file__), "bootloader", PLATFORM))')
+    stamp_file=$VENV/.bootloader-patched
+    if [ "$PATCHED_BOOTLOADER" = 1 ]; then
+        pyi_version=$("$VENV/bin/python" -c 'import PyInstaller; print(PyInstaller.__version__)')
+        stamp="pyinstaller $pyi_version, patch $(sha256sum "$PATCH" | cut -c1-16)"
+        if [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ] && [ -x "$BUILD/bootloader/run" ] \
+                && cmp -s "$BUILD/bootloader/run" "$PYI_BOOT/run"; then
+            say "bootloader: reusing the patched one ($stamp)"
+        else
+            command -v gcc >/dev/null || die "the patched bootloader needs gcc and the zlib headers (Debian: apt-get install gcc zlib1g-dev), or PATCHED_BOOTLOADER=0"
+            say "bootloader: PyInstaller $pyi_version's sdist + packaging/bootloader/noexec-tmpdir.patch (log: $BUILD/bootloader.log)"
+            mkdir -p "$BUILD/bootloader"
+            sdist=$BUILD/bootloader/pyinstaller-$pyi_version.tar.gz
+            if [ ! -f "$sdist" ]; then
+                # pip reads the sdist's metadata, which needs PyInstaller's build backend
+                # (hatchling): from this venv it takes about 4 s, in pip's isolated build
+                # environment over a minute.
+                "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check hatchling \
+                    2> >(grep -v "^WARNING: Location '" >&2)
+                "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+                    --no-build-isolation -d "$BUILD/bootloader" "pyinstaller==$pyi_version" \
+                    2> >(grep -v "^WARNING: Location '" >&2) || die "could not download the PyInstaller $pyi_version sdist"
+            fi
+            [ -f "$sdist" ] || die "no $sdist after pip download"
+            src=$BUILD/bootloader/src
+            rm -rf "$src"
+            mkdir -p "$src"
+            tar -xzf "$sdist" -C "$src" --strip-components=1
+            (cd "$src" && patch -p1 --forward < "$PATCH") >"$BUILD/bootloader.log" 2>&1 \
+                || { cat "$BUILD/bootloader.log" >&2; die "packaging/bootloader/noexec-tmpdir.patch does not apply to PyInstaller $pyi_version"; }
+            # waf's `configure all` builds run and run_d (debug) and installs them into the sdist's
+            # PyInstaller/bootloader/<platform>/, as PYINSTALLER_COMPILE_BOOTLOADER=1 would.
+            (cd "$src/bootloader" && "$VENV/bin/python" ./waf configure all) >>"$BUILD/bootloader.log" 2>&1 \
+                || { tail -n 30 "$BUILD/bootloader.log" >&2; die "compiling the bootloader failed (needs gcc and the zlib headers: Debian gcc zlib1g-dev)"; }
+            built=$src/PyInstaller/bootloader/$(basename "$PYI_BOOT")
+            [ -x "$built/run" ] || die "waf made no $built/run"
+            grep -qa 'no directory to unpack the one-file binary into' "$built/run" || die "$built/run has no patch in it"
+            install -m 0755 "$built/run" "$built/run_d" "$PYI_BOOT/"
+            install -m 0755 "$built/run" "$BUILD/bootloader/run"
+            echo "$stamp" > "$stamp_file"
+        fi
+    elif [ -f "$stamp_file" ]; then
+        say "bootloader: PATCHED_BOOTLOADER=0, putting PyInstaller's stock bootloader back"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+            "$PYINSTALLER_REQ" 2> >(grep -v "^WARNING: Location '" >&2)
+        rm -f "$stamp_file"
+    else
+        say "bootloader: PyInstaller's stock one (PATCHED_BOOTLOADER=0)"
+    fi
+    step_end "bootloader"
+
+    say "pyinstaller packaging/logspool.spec: one Analysis, the one-file and the one-dir form (log: $BUILD/pyinstaller.log)"
+    step_begin
+    rm -rf "$BIN" "$ONEDIR"
     if ! (cd "$ROOT" && "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
             --distpath "$DIST" --workpath "$BUILD/work" packaging/logspool.spec) >"$BUILD/pyinstaller.log" 2>&1; then
         tail -n 40 "$BUILD/pyinstaller.log" >&2
         die "pyinstaller failed"
     fi
+    step_end "pyinstaller (both forms)"
+
+    # The tarball: what a site unpacks under /opt/logspool. The examples go beside the
+    # executable in the same layout as packaging/ (systemd/, logrotate/), so README.md's
+    # install lines read the same from a checkout and from the tarball.
+    say "tarball: $TARBALL"
+    step_begin
+    [ -x "$ONEDIR/logspool" ] && [ -d "$ONEDIR/_internal" ] || die "pyinstaller made no one-dir form in $ONEDIR"
+    install -m 0644 "$ROOT/agent.toml.example" "$ONEDIR/agent.toml.example"
+    install -D -m 0644 "$ROOT/packaging/systemd/logspool.service" "$ONEDIR/systemd/logspool.service"
+    mkdir -p "$ONEDIR/logrotate"
+    install -m 0644 "$ROOT"/packaging/logrotate/* "$ONEDIR/logrotate/"
+    rm -f "$DIST"/logspool-*-linux-*.tar.gz "$DIST"/logspool-*-linux-*.tar.gz.sha256
+    tar -C "$ONEDIR" --sort=name --owner=0 --group=0 --numeric-owner \
+        --transform "s,^\\.,logspool-$version," -czf "$TARBALL" .
+    (cd "$DIST" && sha256sum "$(basename "$TARBALL")" > "$(basename "$TARBALL").sha256")
+    step_end "tarball"
 fi
 [ -x "$BIN" ] || die "no $BIN"
+[ -f "$TARBALL" ] || die "no $TARBALL"
 
 # ---------------------------------------------------------------- optional: staticx
 # STATICX=1 also makes dist/logspool-static, with its own glibc and loader inside: it runs
@@ -97,8 +207,9 @@ rm -rf "$SMOKE"
 mkdir -p "$SMOKE"
 passed=0
 failed=0
-ok()   { passed=$((passed + 1)); printf '  ok    %s\n' "$*"; }
-fail() { failed=$((failed + 1)); printf '  FAIL  %s\n' "$*"; }
+FORM=""   # the form under test, named in every ok/FAIL line
+ok()   { passed=$((passed + 1)); printf '  ok    %s%s\n' "${FORM:+[$FORM] }" "$*"; }
+fail() { failed=$((failed + 1)); printf '  FAIL  %s%s\n' "${FORM:+[$FORM] }" "$*"; }
 # run NAME ARGS...: the binary with a time limit; stdout/stderr in $SMOKE/NAME.out/.err, exit code in $rc.
 run() {
     local name=$1; shift
@@ -113,14 +224,17 @@ now_ns() { date +%s%N; }
 lines() { if [ -f "$1" ]; then wc -l < "$1" | tr -d ' '; else echo 0; fi; }
 # same_records A B: the same set of NDJSON lines (order aside), byte for byte.
 same_records() { cmp -s <(sort "$1") <(sort "$2"); }
+declare -A STARTUP PREROTATE_MS
 
-say "smoke tests of $BIN (files in $SMOKE)"
+# smoke_tests: every check below against $BIN, the form $FORM, files in $SMOKE.
+smoke_tests() {
+say "smoke tests of $FORM: $BIN (files in $SMOKE)"
+mkdir -p "$SMOKE"
 
-# -- size and start-up time, first, while nothing else has run the binary since the build.
+# -- start-up time, first, while nothing else has run the binary since the build.
 #    Wall time depends on the machine's load; CPU time (user+sys, the bootloader's and
 #    Python's) much less.
-size_bytes=$(stat -c %s "$BIN")
-startup=$("$PY" - "$BIN" <<'EOF'
+STARTUP[$FORM]=$("$PY" - "$BIN" <<'EOF'
 import resource, statistics, subprocess, sys, time
 def once():
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -136,15 +250,9 @@ walls = [w for w, _ in rest]
 print(f"first run {first[0]:.0f} ms; then median {statistics.median(walls):.0f} ms wall "
       f"(min {min(walls):.0f}), {statistics.median(c for _, c in rest):.0f} ms CPU")
 EOF
-) 2>/dev/null || startup="(--version failed)"
+) 2>/dev/null || STARTUP[$FORM]="(--version failed)"
 
 # 1. --version says the version in pyproject.toml
-version=$("$PY" -c 'import sys
-try:
-    import tomllib
-except ImportError:
-    import tomli as tomllib
-print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$ROOT/pyproject.toml")
 run version --version
 if [ "$rc" = 0 ] && [ "$(cat "$SMOKE/version.out")" = "logspool $version" ]; then
     ok "--version: logspool $version"
@@ -204,6 +312,7 @@ t0=$(now_ns)
 run prerotate prerotate "$W/examples/gridftp-transfer.log" --config "$W/agent.toml"
 t1=$(now_ns)
 prerotate_ms=$(( (t1 - t0) / 1000000 ))
+PREROTATE_MS[$FORM]=$prerotate_ms
 run run-after-prerotate run --once --config "$W/agent.toml"
 if [ "$rc" = 0 ] && grep -q 'spooled 1 records' "$SMOKE/prerotate.err" \
         && [ "$(lines "$W/logspool-out.ndjson")" = $((EXAMPLE_RECORDS + 1)) ]; then
@@ -284,7 +393,9 @@ pgid=$(ps -o pgid= -p "$daemon" | tr -d ' ' || true)
 pgid=${pgid:-$daemon}
 procs=$(pgrep -g "$pgid" | wc -l || true)
 unpacked=$(find "$D/tmp" -maxdepth 1 -name '_MEI*' | wc -l)
-if [ "$daemon_ok" = 1 ] && [ "$unpacked" != 1 ]; then daemon_ok=0; why="$unpacked _MEI dirs in TMPDIR, want 1"; fi
+want_unpacked=1   # the one-file form unpacks into TMPDIR; the one-dir form unpacks nothing
+[ "$FORM" = one-dir ] && want_unpacked=0
+if [ "$daemon_ok" = 1 ] && [ "$unpacked" != "$want_unpacked" ]; then daemon_ok=0; why="$unpacked _MEI dirs in TMPDIR, want $want_unpacked"; fi
 if [ "$daemon_ok" = 1 ]; then
     if [ "${STATICX:-0}" = 1 ]; then
         # staticx's own bootloader dies of SIGHUP (staticx 0.14.2): HUP its child, the
@@ -308,7 +419,11 @@ if [ "$daemon_ok" = 1 ] && [ "$daemon_rc" != 0 ]; then daemon_ok=0; why="exit $d
 if [ "$daemon_ok" = 1 ] && [ "$left" != 0 ]; then daemon_ok=0; why="$left processes left after SIGTERM"; fi
 if [ "$daemon_ok" = 1 ] && [ -n "$(find "$D/tmp" -maxdepth 1 -name '_MEI*')" ]; then daemon_ok=0; why="_MEI dir left in TMPDIR"; fi
 if [ "$daemon_ok" = 1 ]; then
-    ok "daemon: $procs processes (bootloader(s), agent, drain), unpacked in \$TMPDIR, SIGHUP reloads, SIGTERM to the group exits 0 and cleans up"
+    if [ "$FORM" = one-dir ]; then
+        ok "daemon: $procs processes (agent, drain), nothing unpacked, SIGHUP reloads, SIGTERM to the group exits 0"
+    else
+        ok "daemon: $procs processes (bootloader(s), agent, drain), unpacked in \$TMPDIR, SIGHUP reloads, SIGTERM to the group exits 0 and cleans up"
+    fi
 else
     fail "daemon: $why"; show "$SMOKE/daemon.err"
 fi
@@ -353,19 +468,63 @@ EOF
         show "$SMOKE/logrotate.out" "$SMOKE/lr-after.err"
     fi
 else
-    echo "  skip  logrotate/gridftp-transfer (no logrotate here)"
+    echo "  skip  [$FORM] logrotate/gridftp-transfer (no logrotate here)"
 fi
 
+return 0
+}
+
+SMOKE_ROOT=$SMOKE
+
+# -- the one-file form (or staticx's wrapping of it)
+FORM=one-file
+ONEFILE_BIN=$BIN
+SMOKE=$SMOKE_ROOT/one-file
+smoke_tests
+if [ "$PATCHED_BOOTLOADER" = 1 ] && [ "${STATICX:-0}" != 1 ]; then
+    # What makes it safe on a noexec /tmp is the patched bootloader: make sure this binary has it.
+    # (tests/e2e/test_frozen_noexec.py runs it on a real noexec tmpfs.)
+    if grep -qa 'no directory to unpack the one-file binary into' "$BIN"; then
+        ok "bootloader: built with packaging/bootloader/noexec-tmpdir.patch"
+    else
+        fail "bootloader: $BIN has PyInstaller's stock bootloader, not the patched one (PATCHED_BOOTLOADER=1)"
+    fi
+fi
+
+# -- the one-dir form, as a site installs it: the tarball unpacked under opt/logspool and
+#    started through the symlink usr/local/bin/logspool -> opt/logspool/logspool
+FORM=one-dir
+SMOKE=$SMOKE_ROOT/one-dir
+SITE=$SMOKE_ROOT/site
+mkdir -p "$SMOKE" "$SITE/opt/logspool" "$SITE/usr/local/bin"
+tops=$(tar -tzf "$TARBALL" | cut -d/ -f1 | sort -u | tr '\n' ' ')
+tar -xzf "$TARBALL" -C "$SITE/opt/logspool" --strip-components=1
+missing_files=""
+for f in logspool _internal agent.toml.example systemd/logspool.service logrotate/README.md \
+        logrotate/gridftp-transfer logrotate/moduleusage logrotate/moduleusage-create; do
+    [ -e "$SITE/opt/logspool/$f" ] || missing_files="$missing_files $f"
+done
+if [ "$tops" = "logspool-$version " ] && [ -z "$missing_files" ] && [ -x "$SITE/opt/logspool/logspool" ]; then
+    ok "tarball: one top directory logspool-$version/ with logspool, _internal/, agent.toml.example, systemd/, logrotate/"
+else
+    fail "tarball: top entries '$tops', missing:${missing_files:- none}"
+fi
+ln -sfn "$SITE/opt/logspool/logspool" "$SITE/usr/local/bin/logspool"
+BIN=$SITE/usr/local/bin/logspool
+smoke_tests
+BIN=$ONEFILE_BIN
+
 # ---------------------------------------------------------------- figures
-# The highest GLIBC_x.y symbol version anything in the binary needs: the bootloader plus
+FORM=""
+# The highest GLIBC_x.y symbol version anything in the binary needs: the bootloaders (both forms) plus
 # libpython and the shared libraries and extension modules PyInstaller collected (its TOCs
 # list them). A node whose glibc is older cannot run the binary.
 if [ "${STATICX:-0}" = 1 ]; then
     glibc_needed="no system glibc: staticx put its own libc and loader inside (ldd: $(ldd "$BIN" 2>&1 | tr -d '\t' || true))"
 else
-    glibc_needed=$("$PY" - "$BUILD/work/logspool" "$BIN" <<'EOF' 2>/dev/null || echo "(could not tell)"
+    glibc_needed=$("$PY" - "$BUILD/work/logspool" "$BIN" "$ONEDIR/logspool" <<'EOF' 2>/dev/null || echo "(could not tell)"
 import glob, os, re, subprocess, sys
-paths = {sys.argv[2]}
+paths = set(sys.argv[2:])
 for toc in glob.glob(os.path.join(sys.argv[1], "*.toc")):
     for m in re.finditer(r"'(/[^']+\.so[^']*)'", open(toc).read()):
         if os.path.exists(m.group(1)):
@@ -401,12 +560,32 @@ if [ "${STATICX:-0}" != 1 ]; then
     fi
 fi
 
+mib() { awk "BEGIN{printf \"%.1f\", $1/1048576}"; }
+onefile_bytes=$(stat -c %s "$ONEFILE_BIN")
+onedir_bytes=$(du -sb "$SITE/opt/logspool" | cut -f1)
+tarball_bytes=$(stat -c %s "$TARBALL")
 echo
 say "figures"
-printf '  binary       %s  %s bytes (%s MiB)\n' "$BIN" "$size_bytes" "$(awk "BEGIN{printf \"%.1f\", $size_bytes/1048576}")"
-printf '  start-up     --version: %s\n' "$startup"
-printf '  prerotate    %s ms for the one-line hook above\n' "$prerotate_ms"
+if [ ${#STEP_NAMES[@]} -gt 0 ]; then
+    total=0
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '  build        %-26s %6s s\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
+        total=$(awk "BEGIN{print $total + ${STEP_SECS[$i]}}")
+    done
+    printf '  build        %-26s %6s s\n' "total" "$total"
+fi
+printf '  one-file     %s  %s bytes (%s MiB)\n' "$ONEFILE_BIN" "$onefile_bytes" "$(mib "$onefile_bytes")"
+printf '  one-dir      %s bytes unpacked (%s MiB); tarball %s bytes (%s MiB)\n' \
+    "$onedir_bytes" "$(mib "$onedir_bytes")" "$tarball_bytes" "$(mib "$tarball_bytes")"
+printf '  tarball      %s\n' "$TARBALL"
+for form in one-file one-dir; do
+    printf '  start-up     %-8s --version: %s\n' "$form" "${STARTUP[$form]:-(not run)}"
+done
+for form in one-file one-dir; do
+    printf '  prerotate    %-8s %s ms for the one-line hook above\n' "$form" "${PREROTATE_MS[$form]:-?}"
+done
 printf '  glibc        built on %s; needs %s\n' "$build_glibc" "$glibc_needed"
+printf '  (benchmarks/coldstart.py measures start-up properly: interleaved runs, more of them)\n'
 echo
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
