@@ -480,7 +480,9 @@ SMOKE_ROOT=$SMOKE
 FORM=one-file
 ONEFILE_BIN=$BIN
 SMOKE=$SMOKE_ROOT/one-file
+step_begin
 smoke_tests
+step_end "smoke tests, one-file"
 if [ "$PATCHED_BOOTLOADER" = 1 ] && [ "${STATICX:-0}" != 1 ]; then
     # What makes it safe on a noexec /tmp is the patched bootloader: make sure this binary has it.
     # (tests/e2e/test_frozen_noexec.py runs it on a real noexec tmpfs.)
@@ -511,7 +513,9 @@ else
 fi
 ln -sfn "$SITE/opt/logspool/logspool" "$SITE/usr/local/bin/logspool"
 BIN=$SITE/usr/local/bin/logspool
+step_begin
 smoke_tests
+step_end "smoke tests, one-dir"
 BIN=$ONEFILE_BIN
 
 # ---------------------------------------------------------------- figures
@@ -566,7 +570,7 @@ onedir_bytes=$(du -sb "$SITE/opt/logspool" | cut -f1)
 tarball_bytes=$(stat -c %s "$TARBALL")
 echo
 say "figures"
-if [ ${#STEP_NAMES[@]} -gt 0 ]; then
+if [ ${#STEP_NAMES[@]} -gt 0 ]; then   # the smoke tests are steps too: CI pays for them
     total=0
     for i in "${!STEP_NAMES[@]}"; do
         printf '  build        %-26s %6s s\n' "${STEP_NAMES[$i]}" "${STEP_SECS[$i]}"
