@@ -51,6 +51,7 @@ from chaos_site import Site, source_name  # noqa: E402
 
 from tests.doubles.chaos_receiver import ChaosReceiver  # noqa: E402
 from tests.e2e.conftest import Agent, logspool_command, wait_until, write_config  # noqa: E402
+from spool import Spool, SpoolError, counters  # noqa: E402
 
 TOKEN = re.compile(r"SEQ=\d+-[a-z]+-\d{7}")
 
@@ -93,11 +94,20 @@ class TrialResult:
     sql_split: int = 0
     sql_mangled: int = 0
     sql_rows: int = 0
+    counted_read: int = 0       # the spool's counters: records spooled by all sources
+    counted_delivered: int = 0  # ... and acknowledged by the http sink, minus its dead letters
+    distinct: int = 0           # distinct record ids the receiver accepted
 
     @property
     def ok(self) -> bool:
         return (self.drained and self.lost == 0 and self.split == 0 and self.mangled == 0
-                and self.sql_lost == 0 and self.sql_split == 0 and self.sql_mangled == 0)
+                and self.sql_lost == 0 and self.sql_split == 0 and self.sql_mangled == 0
+                and self.counters_agree)
+
+    @property
+    def counters_agree(self) -> bool:
+        """The metrics' totals saw each line once read and once delivered, resends and kills aside."""
+        return self.counted_read == self.written and self.counted_delivered == self.distinct
 
     def line(self) -> str:
         k = ", ".join(f"{n} {v}" for n, v in sorted(self.kills.items()))
@@ -105,7 +115,8 @@ class TrialResult:
         f = ", ".join(f"{n} {v}" for n, v in sorted(self.faults.items()))
         return (f"trial {self.trial:3d} seed {self.seed}: {'ok  ' if self.ok else 'FAIL'} written {self.written} "
                 f"lost {self.lost} split {self.split} mangled {self.mangled} duplicates {self.duplicates} "
-                f"requests {self.requests} "
+                f"requests {self.requests} | counters: read {self.counted_read} delivered {self.counted_delivered} "
+                f"(distinct ids {self.distinct}) "
                 + (f"| {self.sql}: rows {self.sql_rows} lost {self.sql_lost} split {self.sql_split} "
                    f"mangled {self.sql_mangled} " if self.sql else "")
                 + f"| kills {sum(self.kills.values())} ({k}) | rotations {r} ({self.lines_during_hook} lines written "
@@ -274,6 +285,12 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
                                     s.drain_timeout, step=0.2)
         time.sleep(0.3)  # a late duplicate would land now
         compare(result, written, rx)
+        result.distinct = len(rx.id_counts())
+        wait_until(lambda: spool_totals(agent.spool)[1] >= result.distinct, 10, step=0.2)  # acks trail receipts
+        result.counted_read, result.counted_delivered = spool_totals(agent.spool)
+        if not result.counters_agree:
+            result.examples.append(f"counters: read {result.counted_read} of {result.written} lines, delivered "
+                                   f"{result.counted_delivered} of {result.distinct} distinct ids received")
         if db:
             result.sql = db.dialect
             result.sql_lost, result.sql_split, result.sql_mangled, result.sql_rows = db.judge(
@@ -300,6 +317,20 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
     return result
 
 
+def spool_totals(spool: Path) -> tuple[int, int]:
+    """(records read by all sources, records delivered to `rx`) as the metrics endpoint counts them."""
+    try:
+        sp = Spool(spool, readonly=True)
+    except SpoolError:
+        return 0, 0
+    try:
+        t = counters.read(sp.db)
+    finally:
+        sp.close()
+    read = sum(v for (scope, _name, c), v in t.items() if scope == "source" and c == "records")
+    return int(read), int(t.get(("sink", "rx", "handled"), 0) - t.get(("sink", "rx", "dead_lettered"), 0))
+
+
 def received_tokens(rx: ChaosReceiver) -> set[str]:
     out = set()
     for rec in rx.records().values():
@@ -322,6 +353,9 @@ def summary(results: list[TrialResult], wall: float) -> dict[str, Any]:
         "sql_trials": Counter(r.sql for r in results if r.sql), "sql_rows": sum(r.sql_rows for r in results),
         "sql_lost": sum(r.sql_lost for r in results), "sql_split": sum(r.sql_split for r in results),
         "sql_mangled": sum(r.sql_mangled for r in results),
+        "counted_read": sum(r.counted_read for r in results),
+        "counted_delivered": sum(r.counted_delivered for r in results),
+        "distinct_ids_received": sum(r.distinct for r in results),
         "deliveries": sum(r.deliveries for r in results), "duplicate_deliveries": sum(r.duplicates for r in results),
         "not_drained": sum(not r.drained for r in results),
         "agent_tracebacks": sum(r.tracebacks for r in results),
@@ -366,6 +400,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"\n{s['trials']} trials, {s['lines_written']} lines written, lost {s['lost']}, "
               f"lines under >1 id {s['lines_under_several_ids']}, mangled {s['mangled']}, "
               f"duplicate deliveries {s['duplicate_deliveries']} (of {s['deliveries']}), "
+              f"counters: read {s['counted_read']}, delivered {s['counted_delivered']} "
+              f"(distinct ids received {s['distinct_ids_received']}), "
               + (f"sql trials {dict(s['sql_trials'])}: rows {s['sql_rows']}, lost {s['sql_lost']}, "
                  f"lines under >1 id {s['sql_split']}, mangled {s['sql_mangled']}, " if s['sql_trials'] else "")
               + f"not drained {s['not_drained']}, agent tracebacks {s['agent_tracebacks']}, kills {s['kills']} {s['kills_by_kind']}, "
