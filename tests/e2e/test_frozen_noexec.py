@@ -217,7 +217,8 @@ def test_one_dir_starts_through_a_symlink_with_every_stock_tmp_noexec(noexec: Pa
     binary = frozen_binary("LOGSPOOL_ONEDIR")
     if not is_onedir(binary):
         unavailable(f"$LOGSPOOL_ONEDIR={binary} has no _internal/ beside it")
-    link = REPO / "build" / "test-frozen-noexec" / f"bin-{os.getpid()}" / "logspool"
+    # Outside tmp_path, which the namespace makes noexec: a site's /usr/local/bin allows exec.
+    link = REPO / "build" / f"test-frozen-noexec-{os.getpid()}" / "logspool"
     link.parent.mkdir(parents=True, exist_ok=True)
     link.unlink(missing_ok=True)
     link.symlink_to(binary.resolve())
