@@ -398,7 +398,7 @@ want_unpacked=1   # the one-file form unpacks into TMPDIR; the one-dir form unpa
 [ "$FORM" = one-dir ] && want_unpacked=0
 if [ "$daemon_ok" = 1 ] && [ "$unpacked" != "$want_unpacked" ]; then daemon_ok=0; why="$unpacked _MEI dirs in TMPDIR, want $want_unpacked"; fi
 if [ "$daemon_ok" = 1 ]; then
-    if [ "${STATICX:-0}" = 1 ]; then
+    if [ "${STATICX:-0}" = 1 ] && [ "$FORM" = one-file ]; then
         # staticx's own bootloader dies of SIGHUP (staticx 0.14.2): HUP its child, the
         # PyInstaller bootloader, as logspool.service's staticx drop-in does.
         pkill -HUP -P "$daemon"
