@@ -9,7 +9,8 @@ TMPDIR, TEMP and TMP pointing at it: `--version`, `prerotate FILE` on a small fi
 executable fails there with EACCES), so a pass cannot come from a mount that allows exec.
 
 Needs root (mount, unshare) and the frozen binaries: $LOGSPOOL (the one-file binary) and
-$LOGSPOOL_ONEDIR (the one-dir executable, e.g. dist/logspool-onedir/logspool). Without them
+$LOGSPOOL_ONEDIR (the one-dir executable; by default dist/logspool-onedir/logspool when $LOGSPOOL
+is dist/logspool, as packaging/build.sh lays them out). Without them
 the tests skip with the reason; with LOGSPOOL_REQUIRE_FROZEN=1 (.ci/run's second pass) every
 such skip is a failure instead, so CI cannot go green without having run them.
 """
@@ -42,8 +43,14 @@ def unavailable(reason: str) -> NoReturn:
 
 
 def frozen_binary(variable: str) -> Path:
-    """The PyInstaller-built executable named by $variable (skip/fail if there is none)."""
+    """The PyInstaller-built executable named by $variable (skip/fail if there is none).
+
+    $LOGSPOOL_ONEDIR defaults to build.sh's layout: logspool-onedir/logspool beside $LOGSPOOL.
+    """
     value = os.environ.get(variable)
+    if not value and variable == "LOGSPOOL_ONEDIR" and os.environ.get("LOGSPOOL"):
+        beside = Path(os.environ["LOGSPOOL"]).parent / "logspool-onedir" / "logspool"
+        value = str(beside) if beside.exists() else None
     if not value:
         unavailable(f"${variable} is not set (a frozen logspool binary: packaging/build.sh)")
     path = Path(value)
