@@ -47,11 +47,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 from chaos_sql import SqlTarget, dialect_for  # noqa: E402
-from chaos_site import Site, source_name  # noqa: E402
+from chaos_site import Site, spool_totals  # noqa: E402
 
 from tests.doubles.chaos_receiver import ChaosReceiver  # noqa: E402
 from tests.e2e.conftest import Agent, logspool_command, wait_until, write_config  # noqa: E402
-from spool import Spool, SpoolError, counters  # noqa: E402
 
 TOKEN = re.compile(r"SEQ=\d+-[a-z]+-\d{7}")
 
@@ -315,20 +314,6 @@ def run_trial(trial: int, seed: int, workdir: Path, s: Optional[Settings] = None
     if result.ok and not keep:
         shutil.rmtree(root, ignore_errors=True)
     return result
-
-
-def spool_totals(spool: Path) -> tuple[int, int]:
-    """(records read by all sources, records delivered to `rx`) as the metrics endpoint counts them."""
-    try:
-        sp = Spool(spool, readonly=True)
-    except SpoolError:
-        return 0, 0
-    try:
-        t = counters.read(sp.db)
-    finally:
-        sp.close()
-    read = sum(v for (scope, _name, c), v in t.items() if scope == "source" and c == "records")
-    return int(read), int(t.get(("sink", "rx", "handled"), 0) - t.get(("sink", "rx", "dead_lettered"), 0))
 
 
 def received_tokens(rx: ChaosReceiver) -> set[str]:

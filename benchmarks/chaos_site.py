@@ -31,6 +31,8 @@ from typing import Callable, Optional, TextIO
 
 import apsw
 
+from spool import Spool, SpoolError, counters
+
 LOGROTATE = "/usr/sbin/logrotate"
 
 #: name -> (how it is rotated, the logrotate directives if logrotate does it)
@@ -110,6 +112,20 @@ def fully_read(spool: Path, source: str, paths: list[Path]) -> bool:
         return False
     finally:
         db.close()
+
+
+def spool_totals(spool: Path) -> tuple[int, int]:
+    """(records read by all sources, records delivered to `rx`) as the metrics endpoint counts them."""
+    try:
+        sp = Spool(spool, readonly=True)
+    except SpoolError:
+        return 0, 0
+    try:
+        t = counters.read(sp.db)
+    finally:
+        sp.close()
+    read = sum(v for (scope, _name, c), v in t.items() if scope == "source" and c == "records")
+    return int(read), int(t.get(("sink", "rx", "handled"), 0) - t.get(("sink", "rx", "dead_lettered"), 0))
 
 
 class Site:
