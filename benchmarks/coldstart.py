@@ -34,6 +34,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.e2e.conftest import write_config  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -55,21 +58,9 @@ def site(root: Path) -> tuple[Path, Path]:
     log = root / "app.log"
     log.write_text("".join(f"2026-11-22T10:00:0{i}Z host=n1 SEQ={i:06d} msg=coldstart\n" for i in range(5)))
     config = root / "agent.toml"
-    config.write_text(f'''[agent]
-spool = "{root / 'spool.db'}"
-
-[[sources]]
-name = "app"
-type = "file"
-paths = ["{root}/app.log*"]
-format = "lines"
-sinks = ["local"]
-
-[[sinks]]
-name = "local"
-type = "file"
-path = "{root / 'out.ndjson'}"
-''')
+    write_config(config, {"spool": str(root / "spool.db")},
+                 [{"name": "app", "type": "file", "paths": [f"{root}/app.log*"], "format": "lines", "sinks": ["local"]}],
+                 [{"name": "local", "type": "file", "path": str(root / "out.ndjson")}])
     return config, log
 
 

@@ -25,7 +25,7 @@ from typing import Iterator, NoReturn
 
 import pytest
 
-from tests.e2e.conftest import REPO
+from tests.e2e.conftest import REPO, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -120,21 +120,9 @@ def small_site(root: Path) -> tuple[Path, Path, Path]:
     log, out = root / "app.log", root / "out.ndjson"
     log.write_text("".join(line + "\n" for line in LINES))
     config = root / "agent.toml"
-    config.write_text(f'''[agent]
-spool = "{root / 'spool.db'}"
-
-[[sources]]
-name = "app"
-type = "file"
-paths = ["{root}/app.log*"]
-format = "lines"
-sinks = ["local"]
-
-[[sinks]]
-name = "local"
-type = "file"
-path = "{out}"
-''')
+    write_config(config, {"spool": str(root / "spool.db")},
+                 [{"name": "app", "type": "file", "paths": [f"{root}/app.log*"], "format": "lines", "sinks": ["local"]}],
+                 [{"name": "local", "type": "file", "path": str(out)}])
     return config, log, out
 
 
