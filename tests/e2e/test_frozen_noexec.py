@@ -25,7 +25,7 @@ from typing import Iterator, NoReturn
 
 import pytest
 
-from tests.e2e.conftest import REPO, write_config
+from tests.e2e.conftest import write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -160,13 +160,15 @@ def in_a_namespace_with_every_stock_tmp_noexec(binary: Path, tmp_path: Path, env
                                                exec_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run `binary --version` in a private mount namespace where /tmp, /var/tmp, /usr/tmp and
     /var/lib/logspool/tmp (those that exist) are bind-remounted noexec, with `exec_dir` (under
-    tmp_path, so noexec too) replaced by a fresh exec-able tmpfs. The host's mounts are untouched."""
+    tmp_path, so noexec too) replaced by a fresh exec-able tmpfs. The host's mounts are untouched.
+
+    The binary is run from a copy on its own exec-able tmpfs, as from a site's /usr/local/bin:
+    the checkout (and so dist/) may itself lie under /tmp, which the namespace makes noexec. A
+    one-dir binary is copied whole to opt/logspool/ and started through usr/local/bin/logspool,
+    a symlink, as README.md installs it."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         unavailable("a private mount namespace needs root and unshare (util-linux)")
     made_noexec = ("/tmp", "/var/tmp", "/usr/tmp", "/var/lib/logspool/tmp", str(tmp_path))
-    real = str(binary.resolve())
-    if any(real.startswith(d.rstrip("/") + "/") for d in made_noexec):
-        unavailable(f"{real} lies under a directory this test makes noexec ({', '.join(made_noexec)})")
     script = ["set -e"]
     for d in made_noexec:
         script.append(f'if [ -d "{d}" ]; then mount --rbind "{d}" "{d}"; '
@@ -174,7 +176,19 @@ def in_a_namespace_with_every_stock_tmp_noexec(binary: Path, tmp_path: Path, env
     if exec_dir is not None:
         exec_dir.mkdir(parents=True, exist_ok=True)
         script.append(f'mount -t tmpfs -o size=64m,mode=0700 tmpfs "{exec_dir}"')
-    script.append(f'exec "{binary}" --version')
+    stage = tmp_path / "stage"
+    stage.mkdir(parents=True, exist_ok=True)
+    script.append(f'mount -t tmpfs -o size=256m,mode=0755 tmpfs "{stage}"')
+    real = binary.resolve()
+    if is_onedir(binary):
+        script += [f'mkdir -p "{stage}/opt" "{stage}/usr/local/bin"',
+                   f'cp -a "{real.parent}" "{stage}/opt/logspool"',
+                   f'ln -s "{stage}/opt/logspool/{real.name}" "{stage}/usr/local/bin/logspool"']
+        run_as = stage / "usr" / "local" / "bin" / "logspool"
+    else:
+        script.append(f'cp "{real}" "{stage}/logspool"')
+        run_as = stage / "logspool"
+    script.append(f'exec "{run_as}" --version')
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(script)],
                           capture_output=True, text=True, env=env, timeout=TIMEOUT)
 
@@ -212,16 +226,8 @@ def test_one_dir_starts_through_a_symlink_with_every_stock_tmp_noexec(noexec: Pa
     binary = frozen_binary("LOGSPOOL_ONEDIR")
     if not is_onedir(binary):
         unavailable(f"$LOGSPOOL_ONEDIR={binary} has no _internal/ beside it")
-    # Outside tmp_path, which the namespace makes noexec: a site's /usr/local/bin allows exec.
-    link = REPO / "build" / f"test-frozen-noexec-{os.getpid()}" / "logspool"
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.unlink(missing_ok=True)
-    link.symlink_to(binary.resolve())
-    try:
-        env = noexec_env(noexec)
-        env.pop("XDG_RUNTIME_DIR", None)
-        r = in_a_namespace_with_every_stock_tmp_noexec(link, tmp_path, env)
-    finally:
-        shutil.rmtree(link.parent, ignore_errors=True)
+    env = noexec_env(noexec)
+    env.pop("XDG_RUNTIME_DIR", None)
+    r = in_a_namespace_with_every_stock_tmp_noexec(binary, tmp_path, env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("logspool "), r.stdout
