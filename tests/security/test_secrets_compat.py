@@ -48,11 +48,17 @@ def _run(tmp_path: Path, args: list[str], stdin: bytes = b"") -> tuple[subproces
 def test_a_key_given_on_the_command_line_reaches_no_child_process_and_no_file(
         tmp_path: Path, echo: EchoServer) -> None:
     echo.status = 401  # the key is refused, and the refusal quotes it back
+    # The real sample's server, but named localhost: the sink resolves the measurement agent's
+    # address before it sends, and this machine has no DNS.
+    gridftp = tmp_path / "gridftp-transfer.log"
+    gridftp.write_text((SAMPLES / "gridftp" / "esmond-docs-lbl-diskpt1-transfer-retrans.log").read_text()
+                       .replace("lbl-diskpt1.es.net", "localhost"))
     runs = [
         ["lava-import-openlava", str(ACCT), echo.url + "/lavaflow", SECRET, "--cluster_name", "hpc1"],
         ["lava-import-univa82", "hpc1", str(SAMPLES / "uge-accounting" / "xdmod_uge_accounting-logs.log"),
          echo.url + "/lavaflow", SECRET],
         ["esmond-ps-pipe", "-U", echo.url, "-u", "bwctl", "-k", SECRET],
+        ["esmond-ps-load-gridftp", "-f", str(gridftp), "-U", echo.url, "-u", "gridftp", "-k", SECRET],
     ]
     texts, argv = [], {}
     for args in runs:
