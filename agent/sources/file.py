@@ -61,7 +61,7 @@ class FileSource(Discovery):
         self.history_offset = history_offset or HISTORY_OFFSETS.get(config.format)
         # Raw lines cost ~3 µs each: a second process would cost more than it saves.
         self.blocks = ParseWorker(config.format, encoder, config.max_line_bytes, self.text,
-                                  split=self.text is None and (os.cpu_count() or 1) > 1)
+                                  split=self.text is None and (os.cpu_count() or 1) > 1, source=config.name)
         self.patterns = paths if paths is not None else config.paths
         self.clock = clock
         self.read_block = read_block  # the spool may overshoot its cap by one block's records

@@ -70,8 +70,9 @@ class ParseWorker:
     first large block; format and envelope fixed at fork time). `split=False` never forks."""
 
     def __init__(self, format: str, encoder: EnvelopeEncoder, max_line_bytes: int,
-                 text: Optional[tuple[str, str]], split: bool = True) -> None:
+                 text: Optional[tuple[str, str]], split: bool = True, source: str = "") -> None:
         self.format, self.encoder, self.max_line_bytes, self.text = format, encoder, max_line_bytes, text
+        self.source = source   # named in the log if the worker fails
         self.parser = parser_for(format)
         self.framer = FRAMERS.get(format)
         self.pid: Optional[int] = None
@@ -147,7 +148,8 @@ class ParseWorker:
         return block if isinstance(block, Block) else None
 
     def _fail(self, reason: str) -> None:
-        log.warning("Parse worker failed; parsing in the reader alone from now on.", extra={"error": reason})
+        log.warning("Parse worker failed; parsing in the reader alone from now on.",
+                    extra={"source": self.source, "format": self.format, "error": reason})
         self.failed = True
         self.close()
 

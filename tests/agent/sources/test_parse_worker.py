@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 
 import orjson
+import pytest
 
 from agent.envelope import EnvelopeEncoder
 from agent.sources import parse_worker
@@ -52,16 +53,18 @@ def test_a_small_block_is_encoded_here_without_starting_a_worker() -> None:
     assert worker.pid is None and block.records > 0
 
 
-def test_a_worker_killed_mid_run_costs_nothing_but_the_second_core() -> None:
+def test_a_worker_killed_mid_run_costs_nothing_but_the_second_core(caplog: pytest.LogCaptureFixture) -> None:
     data = block_of(3000)
     encoder = EnvelopeEncoder("acct", "uge-accounting", "h", "c")
-    worker = ParseWorker("uge-accounting", encoder, 4096, None)
+    worker = ParseWorker("uge-accounting", encoder, 4096, None, source="acct")
     try:
         worker.encode(data, 0, "fp", "acct", "x", final=False)
         assert worker.pid is not None
         os.kill(worker.pid, signal.SIGKILL)
         again = worker.encode(data, 0, "fp", "acct", "x", final=False)
         assert worker.failed and worker.pid is None
+        [said] = [r for r in caplog.records if r.getMessage().startswith("Parse worker failed")]
+        assert (said.__dict__["source"], said.__dict__["format"]) == ("acct", "uge-accounting")  # which one failed
         later = worker.encode(data, 0, "fp", "acct", "x", final=False)  # no new worker: inline from now on
         assert worker.pid is None
     finally:
