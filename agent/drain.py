@@ -190,9 +190,8 @@ class Drain:
             self.acker.flush()  # acks are absolute counts: queued ones must land first
         sources = self._sources(segments)
         with self.spool.transaction() as db:
-            for index, reason in dead:
-                line = whole.records[index]
-                dead_letters.add(db, self.name, sources(index), record_id(line), line, reason)
+            dead_letters.add_many(db, self.name, ((sources(index), record_id(whole.records[index]),
+                                                   whole.records[index], reason) for index, reason in dead))
             if progress:
                 chunks.ack(db, self.name, progress)
         if dead:

@@ -61,8 +61,7 @@ def spool_input(config: Config, spool: Spool, data: bytes, fmt: str, sinks: list
     with spool.transaction() as db:
         for payload, n in block.chunks:
             result.chunk_ids.append(chunks.enqueue(db, source, payload, n, sinks, now))
-        for rid, raw, reason in block.dead:
-            dead_letters.add(db, None, source, rid, raw, reason, now)
+        dead_letters.add_many(db, None, ((source, rid, raw, reason) for rid, raw, reason in block.dead), now)
     result.records = block.records
     result.skipped = block.skipped
     result.errors = [reason for _, _, reason in block.dead]

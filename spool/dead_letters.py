@@ -6,6 +6,7 @@ fixing the cause (`logspool dead-letters`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
@@ -27,13 +28,26 @@ class DeadLetter:
 
 def add(db: apsw.Connection, sink: Optional[str], source: Optional[str], record_id: Optional[str],
         record: bytes, reason: str, now: Optional[float] = None) -> None:
-    db.execute("INSERT INTO dead_letters(sink, source, record_id, record, reason, time) VALUES (?,?,?,?,?,?)",
-               (sink, source, record_id, record, reason[:2000], now if now is not None else time.time()))
+    add_many(db, sink, [(source, record_id, record, reason)], now)
+
+
+def add_many(db: apsw.Connection, sink: Optional[str],
+             letters: Iterable[tuple[Optional[str], Optional[str], bytes, str]], now: Optional[float] = None) -> None:
+    """Keep (source, record id, record, reason) entries; one statement and one counter bump
+    per call, so a block of bad lines costs no SQL per line beyond its own row."""
+    when = now if now is not None else time.time()
+    rows = [(sink, source, record_id, record, reason[:2000], when) for source, record_id, record, reason in letters]
+    if not rows:
+        return
+    db.executemany("INSERT INTO dead_letters(sink, source, record_id, record, reason, time) VALUES (?,?,?,?,?,?)",
+                   rows)
     # Without a sink it failed at read (did not parse, or too long a line): the source's count.
     if sink is not None:
-        counters.add(db, "sink", sink, "dead_lettered", 1)
-    elif source is not None:
-        counters.add(db, "source", source, "dead_lettered", 1)
+        counters.add(db, "sink", sink, "dead_lettered", len(rows))
+        return
+    per_source = Counter(row[1] for row in rows if row[1] is not None)
+    for source, n in per_source.items():
+        counters.add(db, "source", source, "dead_lettered", n)
 
 
 def _where(sink: Optional[str], ids: Optional[Iterable[int]]) -> tuple[str, list[Any]]:

@@ -213,8 +213,7 @@ class FileSource(Discovery):
                     return
             for payload, n in block_chunks:
                 chunks.enqueue(db, self.name, payload, n, self.config.sinks)
-            for rid, raw, reason in dead:
-                dead_letters.add(db, None, self.name, rid, raw, reason)
+            dead_letters.add_many(db, None, ((self.name, rid, raw, reason) for rid, raw, reason in dead))
             cp.offset, cp.skip_line, cp.fingerprint, cp.marker = new_offset, skip_line, fp, new_marker
             checkpoints.save(db, cp)
 

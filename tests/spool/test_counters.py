@@ -96,3 +96,15 @@ def test_a_readonly_spool_reads_the_counters(tmp_path: Path) -> None:
     with pytest.raises(SpoolError):
         with reader.transaction() as db:
             chunks.enqueue(db, "transfers", b"x\n", 1, ["archive"])
+
+
+def test_many_dead_letters_at_once_count_per_source_or_per_sink(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    with spool.transaction() as db:
+        dead_letters.add_many(db, None, [("a", "1", b"x", "bad"), ("b", "2", b"y", "bad"), ("a", "3", b"z", "bad")])
+        dead_letters.add_many(db, "archive", [("a", "4", b"w", "HTTP 400"), ("b", "5", b"v", "HTTP 400")])
+        dead_letters.add_many(db, "archive", [])
+    got = totals(spool)
+    assert (got[("source", "a", "dead_lettered")], got[("source", "b", "dead_lettered")]) == (2, 1)
+    assert got[("sink", "archive", "dead_lettered")] == 2
+    assert dead_letters.count(spool.db) == 5
