@@ -122,7 +122,7 @@ class MetricsServer:
 
     def __init__(self, listen: Listen, config: Config, version: str) -> None:
         self.listen = listen
-        self.config = config   # replaced on reload; read once per request
+        self.config = config
         self._version = version
         self._quiet = RateLimit(60.0)
         kind = _Server6 if ":" in listen.host else _Server

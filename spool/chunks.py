@@ -78,16 +78,22 @@ def ack(db: apsw.Connection, sink: str, progress: Iterable[tuple[int, int, int]]
     finished = []
     handled = 0
     for chunk_id, done, total in progress:
+        if done >= total:
+            # The common case: one statement both finishes the row and says how far it was.
+            rows = db.execute("DELETE FROM deliveries WHERE sink=? AND chunk_id=? RETURNING done",
+                              (sink, chunk_id)).fetchall()   # run to the end: no statement left open
+            if not rows:
+                continue  # finished by an earlier ack
+            was = rows[0][0]
+            handled += max(0, total - (was if isinstance(was, int) else 0))
+            finished.append(chunk_id)
+            continue
         before = db.execute("SELECT done FROM deliveries WHERE sink=? AND chunk_id=?", (sink, chunk_id)).fetchone()
         if before is None:
-            continue  # finished by an earlier ack
-        handled += max(0, min(done, total) - int(before[0]))
-        if done >= total:
-            db.execute("DELETE FROM deliveries WHERE sink=? AND chunk_id=?", (sink, chunk_id))
-            finished.append(chunk_id)
-        else:
-            db.execute("UPDATE deliveries SET done=?, attempts=0, last_error=NULL, next_attempt=0 "
-                       "WHERE sink=? AND chunk_id=?", (done, sink, chunk_id))
+            continue
+        handled += max(0, done - int(before[0]))
+        db.execute("UPDATE deliveries SET done=?, attempts=0, last_error=NULL, next_attempt=0 "
+                   "WHERE sink=? AND chunk_id=?", (done, sink, chunk_id))
     for chunk_id in finished:
         db.execute("DELETE FROM chunks WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE chunk_id=?)",
                    (chunk_id, chunk_id))
