@@ -37,9 +37,9 @@ from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from process_tree import tree_cpu_s as cpu_s, tree_rss_mb as rss_mb  # noqa: E402
 from receiver import free_port  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 SEQ = re.compile(rb"SEQ=(\d+)")
 
 
@@ -107,44 +107,6 @@ class Rx:
         self.proc.wait(30)
         result: dict[str, Any] = json.loads(self.out.read_text())
         return result
-
-
-# ---- /proc sampling ---------------------------------------------------------------------------
-def tree(root: int) -> list[int]:
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        try:
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return out
-
-
-def cpu_s(root: int) -> float:
-    total = 0
-    for pid in tree(root):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        f = stat[stat.rindex(")") + 2:].split()
-        total += int(f[11]) + int(f[12])
-    return total / TICK
-
-
-def rss_mb(root: int) -> float:
-    total = 0
-    for pid in tree(root):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
 
 
 # ---- the agent --------------------------------------------------------------------------------

@@ -66,17 +66,44 @@ def descendants(pid: int) -> list[int]:
         p = todo.pop()
         try:
             tids = os.listdir(f"/proc/{p}/task")
-        except FileNotFoundError:
+        except OSError:   # gone (ENOENT, or ESRCH while it exits)
             continue
         for tid in tids:
             try:
                 kids = Path(f"/proc/{p}/task/{tid}/children").read_text().split()
-            except FileNotFoundError:
+            except OSError:
                 continue
             for k in kids:
                 out.append(int(k))
                 todo.append(int(k))
     return out
+
+
+def tree_cpu_s(root: int) -> float:
+    """utime+stime of `root` and its live descendants now, in seconds (children already reaped
+    not included: the figure is for "what does the agent spend while it waits", read twice)."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def tree_rss_mb(root: int) -> float:
+    """VmRSS summed over `root` and its live descendants, in MB (now, not the peak)."""
+    total = 0
+    for pid in [root, *descendants(root)]:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
 
 
 @dataclass

@@ -16,9 +16,9 @@ from typing import Iterator
 
 import pytest
 
+from benchmarks.process_tree import tree_rss_mb
 from tests.doubles.http_receiver import HttpReceiver
 from tests.e2e.conftest import Agent, Lines, Writer, delivery_report, wait_until, write_config
-from tests.e2e.test_limits import tree_rss_mb
 
 pytestmark = pytest.mark.e2e
 

@@ -13,57 +13,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
+from benchmarks.process_tree import tree_cpu_s, tree_rss_mb
 from tests.doubles.http_receiver import HttpReceiver
 from tests.e2e.conftest import Agent, Lines, delivery_report, wait_delivered, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def tree_pids(root: int) -> list[int]:
-    """`root` and all its descendants, from /proc/PID/task/TID/children."""
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        try:
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return out
-
-
-def tree_cpu_s(root: int) -> float:
-    """utime+stime of every live process in the tree (seconds)."""
-    import os
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def tree_rss_mb(root: int) -> float:
-    """Sum of VmRSS over the tree (MB)."""
-    total = 0
-    for pid in tree_pids(root):
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def agent_pid(agent: Agent) -> int:
